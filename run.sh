@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The project's driver. Usage: ./run.sh COMMAND
+#   setup   install what is missing (Debian packages, the MLX wheel in .venv)
+#   build   build the C++ library and its tests, install the R package
+#   test    set up, build, then run every test, C++ (ctest) and R (testthat)
+#   main    set up, build, then train the Fashion-MNIST model
+#   bench   run the benchmarks against MLX Python and PyTorch
+#   fixtures  regenerate the reference values from MLX Python and PyTorch
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$root"
+export PYTHON="${PYTHON:-$root/.venv/bin/python}"
+build_dir="${RMLX_BUILD_DIR:-$root/build}"
+jobs="${RMLX_JOBS:-2}"
+
+setup() {
+  bash "$root/tools/setup.sh"
+}
+
+build_cpp() {
+  cmake -S cpp -B "$build_dir/cpp" -G "Unix Makefiles" \
+    -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE="$PYTHON" >/dev/null
+  cmake --build "$build_dir/cpp" -j "$jobs"
+}
+
+install_r() {
+  MAKEFLAGS="-j$jobs" R CMD INSTALL --no-test-load r
+}
+
+test_cpp() {
+  ctest --test-dir "$build_dir/cpp" --output-on-failure
+}
+
+test_r() {
+  Rscript tools/run-r-tests.R r/tests/testthat
+}
+
+case "${1:-}" in
+  setup) setup ;;
+  build) setup; build_cpp; install_r ;;
+  test) setup; build_cpp; install_r; test_cpp; test_r ;;
+  test-cpp) build_cpp; test_cpp ;;
+  test-r) install_r; test_r ;;
+  main) setup; install_r; shift; Rscript examples/fashion_mnist.R "$@" ;;
+  bench) shift; bash bench/run.sh "$@" ;;
+  fixtures)
+    for script in tools/fixtures/make_*.py; do "$PYTHON" "$script"; done ;;
+  *)
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2 ;;
+esac
