@@ -1,0 +1,114 @@
+#include "rmlx_r.h"
+
+#include <array>
+#include <stdexcept>
+#include <utility>
+
+namespace mx = mlx::core;
+
+namespace {
+
+void finalize_array(SEXP ptr) {
+  auto* a = static_cast<mx::array*>(R_ExternalPtrAddr(ptr));
+  if (a != nullptr) {
+    delete a;
+    R_ClearExternalPtr(ptr);
+  }
+}
+
+const std::array<std::pair<const char*, mx::Dtype>, 14> dtype_names = {{
+    {"bool", mx::bool_},
+    {"uint8", mx::uint8},
+    {"uint16", mx::uint16},
+    {"uint32", mx::uint32},
+    {"uint64", mx::uint64},
+    {"int8", mx::int8},
+    {"int16", mx::int16},
+    {"int32", mx::int32},
+    {"int64", mx::int64},
+    {"float16", mx::float16},
+    {"bfloat16", mx::bfloat16},
+    {"float32", mx::float32},
+    {"float64", mx::float64},
+    {"complex64", mx::complex64},
+}};
+
+}  // namespace
+
+SEXP rmlx_wrap_array(mx::array a) {
+  auto* heap = new mx::array(std::move(a));
+  SEXP ptr = PROTECT(R_MakeExternalPtr(heap, R_NilValue, R_NilValue));
+  R_RegisterCFinalizerEx(ptr, finalize_array, TRUE);
+  Rf_setAttrib(ptr, R_ClassSymbol, Rf_mkString("mlx_array"));
+  UNPROTECT(1);
+  return ptr;
+}
+
+mx::array& rmlx_unwrap_array(SEXP x, const char* fn, const char* arg) {
+  if (TYPEOF(x) != EXTPTRSXP || !Rf_inherits(x, "mlx_array")) {
+    throw std::invalid_argument(std::string(fn) + "(): `" + arg +
+                                "` must be an MLX array, not an object of type " +
+                                Rf_type2char(TYPEOF(x)) + ".");
+  }
+  auto* a = static_cast<mx::array*>(R_ExternalPtrAddr(x));
+  if (a == nullptr) {
+    throw std::invalid_argument(
+        std::string(fn) + "(): `" + arg +
+        "` is an MLX array that no longer exists (freed, or restored by "
+        "readRDS()); create it again.");
+  }
+  return *a;
+}
+
+mx::Dtype rmlx_parse_dtype(const std::string& name, const char* fn) {
+  for (const auto& [known, dtype] : dtype_names) {
+    if (name == known) {
+      return dtype;
+    }
+  }
+  std::string valid;
+  for (const auto& entry : dtype_names) {
+    valid += valid.empty() ? "" : ", ";
+    valid += entry.first;
+  }
+  throw std::invalid_argument(std::string(fn) + "(): unknown dtype \"" + name +
+                              "\"; use one of " + valid + ".");
+}
+
+std::string rmlx_dtype_name(mx::Dtype dtype) {
+  for (const auto& [name, known] : dtype_names) {
+    if (dtype == known) {
+      return name;
+    }
+  }
+  throw std::invalid_argument("Unknown MLX dtype.");
+}
+
+mx::Device rmlx_parse_device(const std::string& name, const char* fn) {
+  if (name == "cpu") {
+    return mx::Device::cpu;
+  }
+  if (name == "gpu") {
+    if (!mx::is_available(mx::Device::gpu)) {
+      throw std::invalid_argument(
+          std::string(fn) +
+          "(): device \"gpu\" is not available: this MLX build has no GPU "
+          "backend for this machine; use device = \"cpu\".");
+    }
+    return mx::Device::gpu;
+  }
+  throw std::invalid_argument(std::string(fn) + "(): unknown device \"" + name +
+                              "\"; use \"cpu\" or \"gpu\".");
+}
+
+mx::StreamOrDevice rmlx_parse_stream(SEXP device, const char* fn) {
+  if (Rf_isNull(device)) {
+    return {};
+  }
+  if (TYPEOF(device) != STRSXP || Rf_length(device) != 1 ||
+      STRING_ELT(device, 0) == NA_STRING) {
+    throw std::invalid_argument(std::string(fn) +
+                                "(): `device` must be \"cpu\", \"gpu\" or NULL.");
+  }
+  return rmlx_parse_device(CHAR(STRING_ELT(device, 0)), fn);
+}
