@@ -63,12 +63,12 @@ inline bool arrays_equal(const mx::array& a, const mx::array& b) {
 
 /**
  * Returns the central-difference gradient of a scalar function f at x,
- * computed in float64 (MLX supports float64 on the CPU) with the given step.
+ * computed in float64 with the given step.
  */
 inline mx::array numeric_gradient(
     const std::function<mx::array(const mx::array&)>& f,
     const mx::array& x,
-    double step = 1e-4) {
+    double step = 1e-2) {
   mx::array x64 = mx::astype(x, mx::float64);
   mx::array flat = mx::flatten(x64);
   std::vector<double> gradient(flat.size());
@@ -92,13 +92,18 @@ inline mx::array numeric_gradient(
 /**
  * True when mx::grad of f at x, taken in float64, agrees with the
  * central-difference gradient within rtol and atol.
+ *
+ * On the CPU, MLX 0.32.4 computes float64 exp, erf and fast::layer_norm to
+ * about float32 accuracy: their errors against NumPy reach about 1e-7. The
+ * default step of 1e-2 keeps both that rounding and the O(step^2)
+ * truncation error near 1e-5.
  */
 inline bool gradient_matches(
     const std::function<mx::array(const mx::array&)>& f,
     const mx::array& x,
-    double rtol = 1e-5,
-    double atol = 1e-6,
-    double step = 1e-4) {
+    double rtol = 1e-3,
+    double atol = 1e-4,
+    double step = 1e-2) {
   mx::array x64 = mx::astype(x, mx::float64);
   mx::array analytic = mx::grad(f)(x64);
   mx::array numeric = numeric_gradient(f, x64, step);
