@@ -1,0 +1,132 @@
+// Gradients over a module's trainable parameters and a training step that
+// runs the forward pass, the backward pass and the optimizer update as one
+// mx::compile'd function.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <mlx/mlx.h>
+
+#include "rmlx/nn/module.h"
+#include "rmlx/optimizers/optimizers.h"
+
+namespace rmlx::nn {
+
+/**
+ * A loss function over positional inputs. Its first output is the scalar
+ * loss and any further outputs are returned alongside it.
+ */
+using LossFn =
+    std::function<std::vector<mx::array>(const std::vector<mx::array>& inputs)>;
+
+/** The outputs of a loss function and the gradients of its first output. */
+using ValueAndGrad = std::pair<std::vector<mx::array>, NamedArrays>;
+
+/** A function from loss inputs to outputs and gradients. */
+using ValueAndGradFn =
+    std::function<ValueAndGrad(const std::vector<mx::array>& inputs)>;
+
+/**
+ * Returns a function that computes the loss and its gradients with respect
+ * to the module's trainable parameters, like MLX Python's nn.value_and_grad.
+ * During each call the trainable parameters are replaced by the arrays being
+ * differentiated. They are restored when the call returns or throws. Other parameters that the forward pass changes (running
+ * statistics) keep their new values. The trainable set is read at each call.
+ * The module must outlive the returned function.
+ */
+ValueAndGradFn value_and_grad(Module& model, LossFn loss_fn);
+
+/**
+ * One training step: the loss, its gradients and the optimizer update,
+ * optionally as a compiled function.
+ *
+ * The function that is compiled takes [every parameter of the module,
+ * every optimizer state array, a PRNG key, batch...] and returns [the new
+ * parameters, the new state, the next key, the loss outputs...]. Passing all
+ * parameters, frozen ones included, keeps frozen weights out of the traced
+ * constants and lets the forward pass update running statistics.
+ *
+ * The loss function runs only while MLX traces: on the first call, when a
+ * batch's shapes or dtypes change, and when the step rebuilds its compiled
+ * function. It rebuilds when the module's parameter names, the trainable
+ * subset, any module's training flag or the optimizer's state layout
+ * change. When compiled, the loss function must not read array values
+ * (item(), eval()), because a trace records only the array operations.
+ */
+class TrainStep {
+ public:
+  /**
+   * Creates the step. The PRNG key for layers such as dropout is drawn from
+   * rmlx::random::next_key() here, so seeding MLX first reproduces a run.
+   */
+  TrainStep(
+      ModulePtr model,
+      std::shared_ptr<optimizers::Optimizer> optimizer,
+      LossFn loss_fn,
+      bool compile = true);
+
+  TrainStep(const TrainStep&) = delete;
+  TrainStep& operator=(const TrainStep&) = delete;
+
+  /**
+   * Runs one step on a batch and returns the loss function's outputs. The
+   * module and the optimizer hold the new arrays afterwards, unevaluated.
+   */
+  std::vector<mx::array> operator()(const std::vector<mx::array>& batch);
+
+  /** Evaluates the module's parameters, the optimizer state and the key. */
+  void eval();
+
+  /** Returns the PRNG key that the next step will use. */
+  const mx::array& key() const {
+    return key_;
+  }
+
+  /** Replaces the PRNG key, e.g. to resume a saved run. */
+  void set_key(mx::array key);
+
+  /** Returns true when the step runs through mx::compile. */
+  bool compiled() const {
+    return compile_;
+  }
+
+  /** Returns the module being trained. */
+  const ModulePtr& model() const {
+    return model_;
+  }
+
+  /** Returns the optimizer. */
+  const std::shared_ptr<optimizers::Optimizer>& optimizer() const {
+    return optimizer_;
+  }
+
+ private:
+  // The names and flags that the compiled function was traced with. When
+  // they change, the step compiles a new function.
+  struct Layout {
+    std::vector<std::string> parameter_names;
+    std::vector<std::string> trainable_names;
+    std::vector<std::string> state_names;
+    std::vector<bool> training_flags;
+    bool operator==(const Layout&) const = default;
+  };
+
+  Layout current_layout() const;
+  void rebuild();
+  std::vector<mx::array> run(const std::vector<mx::array>& inputs);
+
+  ModulePtr model_;
+  std::shared_ptr<optimizers::Optimizer> optimizer_;
+  LossFn loss_fn_;
+  bool compile_;
+  mx::array key_;
+  std::optional<Layout> layout_;
+  std::function<std::vector<mx::array>(const std::vector<mx::array>&)> step_fn_;
+};
+
+} // namespace rmlx::nn

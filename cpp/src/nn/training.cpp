@@ -1,0 +1,265 @@
+#include "rmlx/nn/training.h"
+
+#include <numeric>
+#include <sstream>
+#include <stdexcept>
+
+#include "rmlx/random.h"
+
+namespace rmlx::nn {
+
+namespace {
+
+// Puts saved parameters back into a module when it goes out of scope, so
+// that traced arrays never stay in the module after an exception.
+class ParameterRestore {
+ public:
+  ParameterRestore(Module& model, NamedArrays saved)
+      : model_(model), saved_(std::move(saved)) {}
+  ~ParameterRestore() {
+    model_.update(saved_, /* strict */ false);
+  }
+  ParameterRestore(const ParameterRestore&) = delete;
+  ParameterRestore& operator=(const ParameterRestore&) = delete;
+
+ private:
+  Module& model_;
+  NamedArrays saved_;
+};
+
+// Puts a saved optimizer state back when it goes out of scope.
+class StateRestore {
+ public:
+  explicit StateRestore(optimizers::Optimizer& optimizer)
+      : optimizer_(optimizer), saved_(optimizer.state()) {}
+  ~StateRestore() {
+    optimizer_.set_state(saved_);
+  }
+  StateRestore(const StateRestore&) = delete;
+  StateRestore& operator=(const StateRestore&) = delete;
+
+ private:
+  optimizers::Optimizer& optimizer_;
+  NamedArrays saved_;
+};
+
+void check_loss_outputs(const std::vector<mx::array>& outputs) {
+  if (outputs.empty()) {
+    throw std::invalid_argument(
+        "[value_and_grad] The loss function must return at least one array, "
+        "the scalar loss, but returned none.");
+  }
+  if (outputs[0].ndim() != 0) {
+    std::ostringstream msg;
+    msg << "[value_and_grad] The first output of the loss function must be a "
+        << "scalar, but its shape is " << outputs[0].shape()
+        << ". Reduce it, e.g. with mx::mean.";
+    throw std::invalid_argument(msg.str());
+  }
+}
+
+NamedArrays zip_names(
+    const std::vector<std::string>& names,
+    std::vector<mx::array>::const_iterator first) {
+  NamedArrays out;
+  out.reserve(names.size());
+  for (const auto& name : names) {
+    out.emplace_back(name, *first++);
+  }
+  return out;
+}
+
+std::vector<std::string> names_of(const NamedArrays& arrays) {
+  std::vector<std::string> names;
+  names.reserve(arrays.size());
+  for (const auto& [name, value] : arrays) {
+    names.push_back(name);
+  }
+  return names;
+}
+
+} // namespace
+
+ValueAndGradFn value_and_grad(Module& model, LossFn loss_fn) {
+  if (!loss_fn) {
+    throw std::invalid_argument(
+        "[value_and_grad] The loss function is empty. Pass a callable.");
+  }
+  return [&model, loss_fn = std::move(loss_fn)](
+             const std::vector<mx::array>& inputs) -> ValueAndGrad {
+    auto trainable = model.trainable_parameters();
+    auto names = names_of(trainable);
+    ParameterRestore restore(model, trainable);
+
+    auto traced_loss = [&](const std::vector<mx::array>& parameters) {
+      model.update(zip_names(names, parameters.begin()));
+      auto outputs = loss_fn(inputs);
+      check_loss_outputs(outputs);
+      return outputs;
+    };
+
+    std::vector<mx::array> primals;
+    primals.reserve(trainable.size());
+    for (const auto& [name, value] : trainable) {
+      primals.push_back(value);
+    }
+    // mx::value_and_grad needs at least one argument to differentiate.
+    if (primals.empty()) {
+      return {traced_loss(primals), NamedArrays{}};
+    }
+
+    std::vector<int> argnums(primals.size());
+    std::iota(argnums.begin(), argnums.end(), 0);
+    auto [values, grads] = mx::value_and_grad(traced_loss, argnums)(primals);
+    return {std::move(values), zip_names(names, grads.cbegin())};
+  };
+}
+
+// TrainStep
+
+TrainStep::TrainStep(
+    ModulePtr model,
+    std::shared_ptr<optimizers::Optimizer> optimizer,
+    LossFn loss_fn,
+    bool compile)
+    : model_(std::move(model)),
+      optimizer_(std::move(optimizer)),
+      loss_fn_(std::move(loss_fn)),
+      compile_(compile),
+      key_(random::next_key()) {
+  if (!model_) {
+    throw std::invalid_argument("[TrainStep] The model is null.");
+  }
+  if (!optimizer_) {
+    throw std::invalid_argument("[TrainStep] The optimizer is null.");
+  }
+  if (!loss_fn_) {
+    throw std::invalid_argument(
+        "[TrainStep] The loss function is empty. Pass a callable.");
+  }
+}
+
+TrainStep::Layout TrainStep::current_layout() const {
+  Layout layout;
+  layout.parameter_names = names_of(model_->parameters());
+  layout.trainable_names = names_of(model_->trainable_parameters());
+  layout.state_names = names_of(optimizer_->state());
+  for (const auto& [path, module] : model_->named_modules()) {
+    layout.training_flags.push_back(module->training());
+  }
+  return layout;
+}
+
+void TrainStep::rebuild() {
+  // The state must exist before tracing so that its arrays are inputs.
+  optimizer_->init(model_->trainable_parameters());
+  layout_ = current_layout();
+
+  auto step = [this](const std::vector<mx::array>& inputs) {
+    return run(inputs);
+  };
+  if (compile_) {
+    step_fn_ = mx::compile(step);
+  } else {
+    step_fn_ = step;
+  }
+}
+
+std::vector<mx::array> TrainStep::run(const std::vector<mx::array>& inputs) {
+  const auto& layout = *layout_;
+  auto num_parameters = layout.parameter_names.size();
+  auto num_state = layout.state_names.size();
+  auto first_state = inputs.begin() + num_parameters;
+  auto key = inputs[num_parameters + num_state];
+  std::vector<mx::array> batch(
+      first_state + num_state + 1, inputs.end());
+
+  ParameterRestore restore_parameters(*model_, model_->parameters());
+  StateRestore restore_state(*optimizer_);
+  model_->update(zip_names(layout.parameter_names, inputs.begin()));
+  optimizer_->unflatten_state(
+      std::vector<mx::array>(first_state, first_state + num_state));
+
+  // Layers draw their keys from the input key, so that the compiled
+  // function takes it as an input and returns the next one.
+  std::vector<mx::array> loss_outputs;
+  NamedArrays grads;
+  auto next_key = key;
+  {
+    random::KeyScope scope(key);
+    std::tie(loss_outputs, grads) = value_and_grad(*model_, loss_fn_)(batch);
+    next_key = scope.key();
+  }
+  model_->update(optimizer_->apply_gradients(grads, model_->parameters()));
+
+  auto parameters = model_->parameters();
+  auto state = optimizer_->flatten_state();
+  if (names_of(parameters) != layout.parameter_names ||
+      state.size() != num_state) {
+    throw std::logic_error(
+        "[TrainStep] The module's parameter names or the optimizer's state "
+        "changed during the step; the loss function must not add or remove "
+        "parameters.");
+  }
+
+  std::vector<mx::array> outputs;
+  outputs.reserve(num_parameters + num_state + 1 + loss_outputs.size());
+  for (auto& [name, value] : parameters) {
+    outputs.push_back(std::move(value));
+  }
+  outputs.insert(outputs.end(), state.begin(), state.end());
+  outputs.push_back(next_key);
+  outputs.insert(outputs.end(), loss_outputs.begin(), loss_outputs.end());
+  return outputs;
+}
+
+std::vector<mx::array> TrainStep::operator()(
+    const std::vector<mx::array>& batch) {
+  if (!layout_ || current_layout() != *layout_) {
+    rebuild();
+  }
+
+  std::vector<mx::array> inputs;
+  for (auto& [name, value] : model_->parameters()) {
+    inputs.push_back(std::move(value));
+  }
+  auto state = optimizer_->flatten_state();
+  inputs.insert(inputs.end(), state.begin(), state.end());
+  inputs.push_back(key_);
+  inputs.insert(inputs.end(), batch.begin(), batch.end());
+
+  auto outputs = step_fn_(inputs);
+
+  auto num_parameters = layout_->parameter_names.size();
+  auto num_state = layout_->state_names.size();
+  auto first_state = outputs.begin() + num_parameters;
+  model_->update(zip_names(layout_->parameter_names, outputs.begin()));
+  optimizer_->unflatten_state(
+      std::vector<mx::array>(first_state, first_state + num_state));
+  key_ = outputs[num_parameters + num_state];
+  return std::vector<mx::array>(
+      first_state + num_state + 1, outputs.end());
+}
+
+void TrainStep::eval() {
+  std::vector<mx::array> arrays;
+  for (auto& [name, value] : model_->parameters()) {
+    arrays.push_back(std::move(value));
+  }
+  auto state = optimizer_->flatten_state();
+  arrays.insert(arrays.end(), state.begin(), state.end());
+  arrays.push_back(key_);
+  mx::eval(arrays);
+}
+
+void TrainStep::set_key(mx::array key) {
+  if (key.dtype() != mx::uint32 || key.shape() != mx::Shape{2}) {
+    std::ostringstream msg;
+    msg << "[TrainStep] A PRNG key must be a uint32 array of shape (2), but "
+        << "got dtype " << key.dtype() << " and shape " << key.shape() << ".";
+    throw std::invalid_argument(msg.str());
+  }
+  key_ = std::move(key);
+}
+
+} // namespace rmlx::nn
