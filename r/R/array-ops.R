@@ -175,7 +175,7 @@ t.mlx_array <- function(x) {
     return(mlx_transpose_(x, c(1L, 0L)))
   }
   if (length(shape) <= 1) {
-    return(mlx_reshape_rowmajor_(x, c(1L, prod(shape))))
+    return(mlx_reshape_rowmajor_(x, c(1L, as.integer(prod(shape)))))
   }
   abort_invalid(
     "{.arg x} must be a vector or matrix.",

@@ -92,7 +92,7 @@ check_values_fit <- function(x, dtype, arg = rlang::caller_arg(x),
   if (length(missing_at) > 0 && (!is.double(x) || !is_float)) {
     abort_invalid(
       "{.arg {arg}} must not contain NA when converted to {dtype}.",
-      "Element{?s} {head(missing_at, 5)} {?is/are} NA.",
+      "{cli::qty(length(missing_at))}Found NA at position{?s} {head(missing_at, 5)}.",
       call
     )
   }
@@ -246,17 +246,21 @@ mlx_eval <- function(...) {
   invisible(NULL)
 }
 
+#' @rdname mlx_dtype
 #' @export
 dim.mlx_array <- function(x) {
   shape <- mlx_shape_(x)
   if (length(shape) == 0) NULL else shape
 }
 
+#' @rdname mlx_dtype
+#' @param value The new shape, as for [mlx_reshape()].
 #' @export
 `dim<-.mlx_array` <- function(x, value) {
   mlx_reshape(x, value)
 }
 
+#' @rdname mlx_dtype
 #' @export
 length.mlx_array <- function(x) {
   size <- mlx_size_(x)

@@ -15,13 +15,27 @@ describe_value <- function(x) {
   if (is.null(x)) {
     return("NULL")
   }
-  if (is.atomic(x) && length(x) == 1) {
-    return(paste0("a ", class(x)[[1]], " of value ", format(x)))
+  if (is.object(x)) {
+    return(paste0(
+      "an object of class <", paste(class(x), collapse = "/"),
+      "> and length ", length(x)
+    ))
   }
-  if (is.atomic(x)) {
-    return(paste0("a ", class(x)[[1]], " vector of length ", length(x)))
+  if (!is.atomic(x)) {
+    return(paste(with_article(typeof(x)), "of length", length(x)))
   }
-  paste0("an object of class <", paste(class(x), collapse = "/"), ">")
+  if (!is.null(dim(x))) {
+    return(paste(with_article(typeof(x)), "array of dim", paste(dim(x), collapse = " x ")))
+  }
+  if (length(x) == 1) {
+    value <- if (is.character(x)) encodeString(x, quote = "\"") else format(x)
+    return(paste0("the ", typeof(x), " value ", value))
+  }
+  paste(with_article(typeof(x)), "vector of length", length(x))
+}
+
+with_article <- function(word) {
+  paste(if (grepl("^[aeiou]", word)) "an" else "a", word)
 }
 
 check_mlx_array <- function(x, arg = rlang::caller_arg(x),

@@ -100,6 +100,10 @@ mlx_version_ <- function() {
   .Call(`_Rmlx_mlx_version_`)
 }
 
+mlx_gpu_available_ <- function() {
+  .Call(`_Rmlx_mlx_gpu_available_`)
+}
+
 mlx_blas_library_ <- function() {
   .Call(`_Rmlx_mlx_blas_library_`)
 }

@@ -486,3 +486,8 @@ double mlx_active_memory_() {
 std::string mlx_version_() {
   return mx::version();
 }
+
+[[cpp11::register]]
+bool mlx_gpu_available_() {
+  return mx::is_available(mx::Device::gpu);
+}

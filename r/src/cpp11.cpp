@@ -181,6 +181,13 @@ extern "C" SEXP _Rmlx_mlx_version_() {
     return cpp11::as_sexp(mlx_version_());
   END_CPP11
 }
+// array.cpp
+bool mlx_gpu_available_();
+extern "C" SEXP _Rmlx_mlx_gpu_available_() {
+  BEGIN_CPP11
+    return cpp11::as_sexp(mlx_gpu_available_());
+  END_CPP11
+}
 // blas.cpp
 std::string mlx_blas_library_();
 extern "C" SEXP _Rmlx_mlx_blas_library_() {
@@ -205,6 +212,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_mlx_eval_",             (DL_FUNC) &_Rmlx_mlx_eval_,             1},
     {"_Rmlx_mlx_flatten_",          (DL_FUNC) &_Rmlx_mlx_flatten_,          1},
     {"_Rmlx_mlx_full_",             (DL_FUNC) &_Rmlx_mlx_full_,             4},
+    {"_Rmlx_mlx_gpu_available_",    (DL_FUNC) &_Rmlx_mlx_gpu_available_,    0},
     {"_Rmlx_mlx_matmul_",           (DL_FUNC) &_Rmlx_mlx_matmul_,           2},
     {"_Rmlx_mlx_reduce_",           (DL_FUNC) &_Rmlx_mlx_reduce_,           4},
     {"_Rmlx_mlx_reshape_",          (DL_FUNC) &_Rmlx_mlx_reshape_,          2},

@@ -1,0 +1,4 @@
+library(testthat)
+library(Rmlx)
+
+test_check("Rmlx")
