@@ -57,6 +57,9 @@ ValueAndGradFn value_and_grad(Module& model, LossFn loss_fn);
  * subset, any module's training flag or the optimizer's state layout
  * change. When compiled, the loss function must not read array values
  * (item(), eval()), because a trace records only the array operations.
+ * NOTE: arrays that the loss function captures instead of taking from the
+ * batch become constants of the trace, so later changes to them are not
+ * seen. Pass data that changes through the batch.
  */
 class TrainStep {
  public:
@@ -90,7 +93,10 @@ class TrainStep {
   /** Replaces the PRNG key, e.g. to resume a saved run. */
   void set_key(mx::array key);
 
-  /** Returns true when the step runs through mx::compile. */
+  /**
+   * Returns true when the step was created to run through mx::compile.
+   * MLX_DISABLE_COMPILE or mx::disable_compile() still makes it run eagerly.
+   */
   bool compiled() const {
     return compile_;
   }
