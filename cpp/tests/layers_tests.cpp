@@ -126,7 +126,8 @@ TEST_CASE("embedding initial weights and lookup match MLX Python") {
   auto layer = std::make_shared<Embedding>(10, 4);
   CHECK(arrays_equal(layer->param("weight"), fixture["weight"]));
   CHECK(arrays_equal((*layer)(fixture["indices"]), fixture["y"]));
-  CHECK(arrays_close(layer->as_linear(fixture["x_linear"]), fixture["y_linear"]));
+  CHECK(arrays_close(
+      layer->as_linear(fixture["x_linear"]), fixture["y_linear"]));
 
   // Other integer dtypes select the same rows.
   mx::array indices64 = mx::astype(fixture["indices"], mx::int64);
@@ -241,7 +242,8 @@ TEST_CASE("layer norm matches MLX Python and PyTorch") {
 
 TEST_CASE("layer norm repr and errors") {
   CHECK(LayerNorm(4).extra_repr() == "4, eps=1e-05, affine=True");
-  CHECK(LayerNorm(8, 0.001, false).extra_repr() == "8, eps=0.001, affine=False");
+  CHECK(LayerNorm(8, 0.001, false).extra_repr() ==
+        "8, eps=0.001, affine=False");
   CHECK_THROWS_AS(LayerNorm(4, 0.0), std::invalid_argument);
   CHECK_THROWS_AS(LayerNorm(4, -1e-5), std::invalid_argument);
   auto layer = std::make_shared<LayerNorm>(4);
@@ -307,10 +309,12 @@ TEST_CASE("batch norm matches PyTorch on two-dimensional input") {
   Fixture fixture("normalization");
   auto layer = std::make_shared<BatchNorm>(4, 1e-5, 0.3);
   layer->update({{"weight", fixture["weight"]}, {"bias", fixture["bias"]}});
-  CHECK(arrays_close((*layer)(fixture["bn_x_2d"]), fixture["torch_bn_train1_2d"],
-              1e-4, 1e-5));
-  CHECK(arrays_close((*layer)(fixture["bn_x2_2d"]), fixture["torch_bn_train2_2d"],
-              1e-4, 1e-5));
+  CHECK(arrays_close(
+      (*layer)(fixture["bn_x_2d"]), fixture["torch_bn_train1_2d"], 1e-4,
+      1e-5));
+  CHECK(arrays_close(
+      (*layer)(fixture["bn_x2_2d"]), fixture["torch_bn_train2_2d"], 1e-4,
+      1e-5));
   CHECK(arrays_close(layer->param("running_mean"),
               fixture["torch_bn_running_mean2_2d"], 1e-5, 1e-6));
   CHECK(arrays_close(layer->param("running_var"),
@@ -324,12 +328,12 @@ TEST_CASE("batch norm without affine or running statistics") {
   Fixture fixture("normalization");
   auto layer = std::make_shared<BatchNorm>(4, 1e-5, 0.1, false, false);
   CHECK(layer->parameters().empty());
-  CHECK(arrays_close((*layer)(fixture["bn_x_3d"]), fixture["bn_plain_train"], 1e-5,
-              1e-5));
+  CHECK(arrays_close(
+      (*layer)(fixture["bn_x_3d"]), fixture["bn_plain_train"], 1e-5, 1e-5));
   layer->eval();
   // Without running statistics, evaluation uses the batch statistics.
-  CHECK(arrays_close((*layer)(fixture["bn_x_3d"]), fixture["bn_plain_eval"], 1e-5,
-              1e-5));
+  CHECK(arrays_close(
+      (*layer)(fixture["bn_x_3d"]), fixture["bn_plain_eval"], 1e-5, 1e-5));
 }
 
 TEST_CASE("batch norm keeps running statistics frozen") {
