@@ -12,8 +12,7 @@ ops_operand <- function(value, other, op, call) {
   if (inherits(value, "mlx_array")) {
     return(value)
   }
-  if (!typeof(value) %in% c("double", "integer", "logical") || is.object(value) &&
-    !is.array(value)) {
+  if (!typeof(value) %in% c("double", "integer", "logical") || is.object(value)) {
     received <- describe_value(value)
     abort_invalid(
       "Both operands of {.code {op}} must be MLX arrays or double, integer or logical values.",

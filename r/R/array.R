@@ -55,12 +55,8 @@ default_dtype <- function(x) {
 
 check_convertible <- function(x, arg = rlang::caller_arg(x),
                               call = rlang::caller_env()) {
-  ok <- typeof(x) %in% c("double", "integer", "logical") && is.atomic(x) &&
-    !is.factor(x) && !is.object(x)
-  if (!ok && (is.matrix(x) || is.array(x)) && typeof(x) %in%
-    c("double", "integer", "logical")) {
-    ok <- TRUE
-  }
+  # Matrices and arrays are not objects; factors, dates and the like are.
+  ok <- typeof(x) %in% c("double", "integer", "logical") && !is.object(x)
   if (!ok) {
     received <- describe_value(x)
     abort_invalid(

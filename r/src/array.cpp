@@ -21,7 +21,7 @@ mx::Shape shape_from_r(const cpp11::integers& dim) {
   return shape;
 }
 
-// Axes (n-1, ..., 0): reverses the axis order.
+// Returns the axes (ndim - 1, ..., 0), which reverse the axis order.
 std::vector<int> reversed_axes(int ndim) {
   std::vector<int> axes(ndim);
   for (int i = 0; i < ndim; ++i) {
@@ -202,7 +202,8 @@ SEXP as_mlx_(SEXP x, std::string dtype, bool scalar, SEXP device) {
   SEXP dim = Rf_getAttrib(x, R_DimSymbol);
   if (scalar) {
     if (Rf_xlength(x) != 1) {
-      throw std::invalid_argument("as_mlx(): a scalar needs exactly one element.");
+      throw std::invalid_argument("as_mlx(): `x` must have exactly one element to become a 0-d array; it has " +
+                                  std::to_string(Rf_xlength(x)) + ".");
     }
   } else if (Rf_isNull(dim)) {
     reversed.push_back(static_cast<int>(Rf_xlength(x)));
@@ -367,7 +368,7 @@ SEXP mlx_reduce_(std::string op, SEXP x, SEXP axes, bool keepdims) {
   if (op == "prod") return rmlx_wrap_array(mx::prod(a, ax, keepdims));
   if (op == "all") return rmlx_wrap_array(mx::all(a, ax, keepdims));
   if (op == "any") return rmlx_wrap_array(mx::any(a, ax, keepdims));
-  // MLX raises an exception for max and min over an empty array.
+  // MLX 0.32.4 throws std::invalid_argument for max and min over an empty axis.
   if (op == "max") return rmlx_wrap_array(mx::max(a, ax, keepdims));
   if (op == "min") return rmlx_wrap_array(mx::min(a, ax, keepdims));
   throw std::invalid_argument("Unknown reduction \"" + op + "\".");
@@ -396,7 +397,7 @@ SEXP mlx_matmul_(SEXP a, SEXP b) {
                                     rmlx_unwrap_array(b, "%*%", "y")));
 }
 
-// Permutes the axes; `perm` is 0-based.
+// Permutes the axes. `perm` is 0-based.
 [[cpp11::register]]
 SEXP mlx_transpose_(SEXP x, cpp11::integers perm) {
   std::vector<int> axes(perm.begin(), perm.end());

@@ -20,6 +20,6 @@ if [ -d ../cpp/include ] || [ -d ../cpp/src ]; then
 elif [ -d src/rmlx-core ]; then
   echo "rmlx-core: ../cpp not found; using the copy in src/rmlx-core"
 else
-  mkdir -p src/rmlx-core/include src/rmlx-core/src
-  echo "rmlx-core: neither ../cpp nor src/rmlx-core found; building without the C++ core"
+  echo "rmlx-core: error: neither ../cpp nor src/rmlx-core found; run tools/sync-core.sh in a git checkout first" >&2
+  exit 1
 fi
