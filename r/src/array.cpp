@@ -368,7 +368,8 @@ SEXP mlx_reduce_(std::string op, SEXP x, SEXP axes, bool keepdims) {
   if (op == "prod") return rmlx_wrap_array(mx::prod(a, ax, keepdims));
   if (op == "all") return rmlx_wrap_array(mx::all(a, ax, keepdims));
   if (op == "any") return rmlx_wrap_array(mx::any(a, ax, keepdims));
-  // MLX 0.32.4 throws std::invalid_argument for max and min over an empty axis.
+  // MLX 0.32.4 throws an exception, which cpp11 turns into an R error, for
+  // max and min over an empty axis.
   if (op == "max") return rmlx_wrap_array(mx::max(a, ax, keepdims));
   if (op == "min") return rmlx_wrap_array(mx::min(a, ax, keepdims));
   throw std::invalid_argument("Unknown reduction \"" + op + "\".");
