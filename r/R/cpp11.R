@@ -107,3 +107,223 @@ mlx_gpu_available_ <- function() {
 mlx_blas_library_ <- function() {
   .Call(`_Rmlx_mlx_blas_library_`)
 }
+
+random_seed_ <- function(seed) {
+  invisible(.Call(`_Rmlx_random_seed_`, seed))
+}
+
+nn_linear_ <- function(input_dims, output_dims, bias) {
+  .Call(`_Rmlx_nn_linear_`, input_dims, output_dims, bias)
+}
+
+nn_identity_ <- function() {
+  .Call(`_Rmlx_nn_identity_`)
+}
+
+nn_embedding_ <- function(num_embeddings, dims) {
+  .Call(`_Rmlx_nn_embedding_`, num_embeddings, dims)
+}
+
+nn_embedding_as_linear_ <- function(module, x) {
+  .Call(`_Rmlx_nn_embedding_as_linear_`, module, x)
+}
+
+nn_sequential_ <- function(modules) {
+  .Call(`_Rmlx_nn_sequential_`, modules)
+}
+
+nn_layer_norm_ <- function(dims, eps, affine, bias) {
+  .Call(`_Rmlx_nn_layer_norm_`, dims, eps, affine, bias)
+}
+
+nn_batch_norm_ <- function(num_features, eps, momentum, affine, track_running_stats) {
+  .Call(`_Rmlx_nn_batch_norm_`, num_features, eps, momentum, affine, track_running_stats)
+}
+
+nn_dropout_ <- function(p) {
+  .Call(`_Rmlx_nn_dropout_`, p)
+}
+
+nn_activation_layer_ <- function(name, param, approx) {
+  .Call(`_Rmlx_nn_activation_layer_`, name, param, approx)
+}
+
+nn_activation_ <- function(name, x, param, axis) {
+  .Call(`_Rmlx_nn_activation_`, name, x, param, axis)
+}
+
+nn_mse_loss_ <- function(predictions, targets, reduction) {
+  .Call(`_Rmlx_nn_mse_loss_`, predictions, targets, reduction)
+}
+
+nn_l1_loss_ <- function(predictions, targets, reduction) {
+  .Call(`_Rmlx_nn_l1_loss_`, predictions, targets, reduction)
+}
+
+nn_binary_cross_entropy_ <- function(inputs, targets, weights, with_logits, reduction) {
+  .Call(`_Rmlx_nn_binary_cross_entropy_`, inputs, targets, weights, with_logits, reduction)
+}
+
+nn_cross_entropy_ <- function(logits, targets, weights, axis, label_smoothing, reduction) {
+  .Call(`_Rmlx_nn_cross_entropy_`, logits, targets, weights, axis, label_smoothing, reduction)
+}
+
+module_type_ <- function(ptr) {
+  .Call(`_Rmlx_module_type_`, ptr)
+}
+
+module_repr_ <- function(ptr) {
+  .Call(`_Rmlx_module_repr_`, ptr)
+}
+
+module_num_parameters_ <- function(ptr) {
+  .Call(`_Rmlx_module_num_parameters_`, ptr)
+}
+
+module_parameters_ <- function(ptr, trainable) {
+  .Call(`_Rmlx_module_parameters_`, ptr, trainable)
+}
+
+module_update_ <- function(ptr, values, strict) {
+  invisible(.Call(`_Rmlx_module_update_`, ptr, values, strict))
+}
+
+module_load_weights_ <- function(ptr, values, strict) {
+  invisible(.Call(`_Rmlx_module_load_weights_`, ptr, values, strict))
+}
+
+module_load_weights_file_ <- function(ptr, path, strict) {
+  invisible(.Call(`_Rmlx_module_load_weights_file_`, ptr, path, strict))
+}
+
+module_save_weights_ <- function(ptr, path) {
+  invisible(.Call(`_Rmlx_module_save_weights_`, ptr, path))
+}
+
+module_freeze_ <- function(ptr, freeze, recurse, keys, strict) {
+  invisible(.Call(`_Rmlx_module_freeze_`, ptr, freeze, recurse, keys, strict))
+}
+
+module_set_frozen_ <- function(ptr, names, frozen) {
+  invisible(.Call(`_Rmlx_module_set_frozen_`, ptr, names, frozen))
+}
+
+module_train_ <- function(ptr, mode) {
+  invisible(.Call(`_Rmlx_module_train_`, ptr, mode))
+}
+
+module_training_ <- function(ptr) {
+  .Call(`_Rmlx_module_training_`, ptr)
+}
+
+module_set_dtype_ <- function(ptr, dtype) {
+  invisible(.Call(`_Rmlx_module_set_dtype_`, ptr, dtype))
+}
+
+module_keys_ <- function(ptr) {
+  .Call(`_Rmlx_module_keys_`, ptr)
+}
+
+module_get_array_ <- function(ptr, key) {
+  .Call(`_Rmlx_module_get_array_`, ptr, key)
+}
+
+module_get_arrays_ <- function(ptr, key) {
+  .Call(`_Rmlx_module_get_arrays_`, ptr, key)
+}
+
+module_get_modules_ <- function(ptr, key) {
+  .Call(`_Rmlx_module_get_modules_`, ptr, key)
+}
+
+module_set_array_ <- function(ptr, key, value) {
+  invisible(.Call(`_Rmlx_module_set_array_`, ptr, key, value))
+}
+
+module_set_arrays_ <- function(ptr, key, values) {
+  invisible(.Call(`_Rmlx_module_set_arrays_`, ptr, key, values))
+}
+
+module_set_module_ <- function(ptr, key, child) {
+  invisible(.Call(`_Rmlx_module_set_module_`, ptr, key, child))
+}
+
+module_set_modules_ <- function(ptr, key, children) {
+  invisible(.Call(`_Rmlx_module_set_modules_`, ptr, key, children))
+}
+
+module_remove_ <- function(ptr, key) {
+  .Call(`_Rmlx_module_remove_`, ptr, key)
+}
+
+module_input_names_ <- function(ptr) {
+  .Call(`_Rmlx_module_input_names_`, ptr)
+}
+
+module_forward_ <- function(ptr, inputs) {
+  .Call(`_Rmlx_module_forward_`, ptr, inputs)
+}
+
+module_named_modules_ <- function(ptr) {
+  .Call(`_Rmlx_module_named_modules_`, ptr)
+}
+
+module_same_ <- function(a, b) {
+  .Call(`_Rmlx_module_same_`, a, b)
+}
+
+function_module_new_ <- function(type_name, self, forward, input_names) {
+  .Call(`_Rmlx_function_module_new_`, type_name, self, forward, input_names)
+}
+
+save_safetensors_ <- function(arrays, path) {
+  invisible(.Call(`_Rmlx_save_safetensors_`, arrays, path))
+}
+
+load_safetensors_ <- function(path) {
+  .Call(`_Rmlx_load_safetensors_`, path)
+}
+
+optimizer_sgd_ <- function(learning_rate, momentum, weight_decay, dampening, nesterov) {
+  .Call(`_Rmlx_optimizer_sgd_`, learning_rate, momentum, weight_decay, dampening, nesterov)
+}
+
+optimizer_adam_ <- function(learning_rate, betas, eps, bias_correction) {
+  .Call(`_Rmlx_optimizer_adam_`, learning_rate, betas, eps, bias_correction)
+}
+
+optimizer_adamw_ <- function(learning_rate, betas, eps, weight_decay, bias_correction) {
+  .Call(`_Rmlx_optimizer_adamw_`, learning_rate, betas, eps, weight_decay, bias_correction)
+}
+
+optimizer_type_ <- function(opt) {
+  .Call(`_Rmlx_optimizer_type_`, opt)
+}
+
+optimizer_update_ <- function(opt, module, grads) {
+  invisible(.Call(`_Rmlx_optimizer_update_`, opt, module, grads))
+}
+
+optimizer_state_ <- function(opt) {
+  .Call(`_Rmlx_optimizer_state_`, opt)
+}
+
+optimizer_set_state_ <- function(opt, state) {
+  invisible(.Call(`_Rmlx_optimizer_set_state_`, opt, state))
+}
+
+optimizer_set_learning_rate_ <- function(opt, learning_rate) {
+  invisible(.Call(`_Rmlx_optimizer_set_learning_rate_`, opt, learning_rate))
+}
+
+value_and_grad_ <- function(module, fn, args) {
+  .Call(`_Rmlx_value_and_grad_`, module, fn, args)
+}
+
+train_step_new_ <- function(module, opt, fn, compile) {
+  .Call(`_Rmlx_train_step_new_`, module, opt, fn, compile)
+}
+
+train_step_call_ <- function(step, batch, evaluate) {
+  .Call(`_Rmlx_train_step_call_`, step, batch, evaluate)
+}

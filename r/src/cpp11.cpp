@@ -195,36 +195,493 @@ extern "C" SEXP _Rmlx_mlx_blas_library_() {
     return cpp11::as_sexp(mlx_blas_library_());
   END_CPP11
 }
+// layers.cpp
+void random_seed_(double seed);
+extern "C" SEXP _Rmlx_random_seed_(SEXP seed) {
+  BEGIN_CPP11
+    random_seed_(cpp11::as_cpp<cpp11::decay_t<double>>(seed));
+    return R_NilValue;
+  END_CPP11
+}
+// layers.cpp
+SEXP nn_linear_(int input_dims, int output_dims, bool bias);
+extern "C" SEXP _Rmlx_nn_linear_(SEXP input_dims, SEXP output_dims, SEXP bias) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_linear_(cpp11::as_cpp<cpp11::decay_t<int>>(input_dims), cpp11::as_cpp<cpp11::decay_t<int>>(output_dims), cpp11::as_cpp<cpp11::decay_t<bool>>(bias)));
+  END_CPP11
+}
+// layers.cpp
+SEXP nn_identity_();
+extern "C" SEXP _Rmlx_nn_identity_() {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_identity_());
+  END_CPP11
+}
+// layers.cpp
+SEXP nn_embedding_(int num_embeddings, int dims);
+extern "C" SEXP _Rmlx_nn_embedding_(SEXP num_embeddings, SEXP dims) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_embedding_(cpp11::as_cpp<cpp11::decay_t<int>>(num_embeddings), cpp11::as_cpp<cpp11::decay_t<int>>(dims)));
+  END_CPP11
+}
+// layers.cpp
+SEXP nn_embedding_as_linear_(SEXP module, SEXP x);
+extern "C" SEXP _Rmlx_nn_embedding_as_linear_(SEXP module, SEXP x) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_embedding_as_linear_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(module), cpp11::as_cpp<cpp11::decay_t<SEXP>>(x)));
+  END_CPP11
+}
+// layers.cpp
+SEXP nn_sequential_(cpp11::list modules);
+extern "C" SEXP _Rmlx_nn_sequential_(SEXP modules) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_sequential_(cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(modules)));
+  END_CPP11
+}
+// layers.cpp
+SEXP nn_layer_norm_(int dims, double eps, bool affine, bool bias);
+extern "C" SEXP _Rmlx_nn_layer_norm_(SEXP dims, SEXP eps, SEXP affine, SEXP bias) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_layer_norm_(cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<double>>(eps), cpp11::as_cpp<cpp11::decay_t<bool>>(affine), cpp11::as_cpp<cpp11::decay_t<bool>>(bias)));
+  END_CPP11
+}
+// layers.cpp
+SEXP nn_batch_norm_(int num_features, double eps, double momentum, bool affine, bool track_running_stats);
+extern "C" SEXP _Rmlx_nn_batch_norm_(SEXP num_features, SEXP eps, SEXP momentum, SEXP affine, SEXP track_running_stats) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_batch_norm_(cpp11::as_cpp<cpp11::decay_t<int>>(num_features), cpp11::as_cpp<cpp11::decay_t<double>>(eps), cpp11::as_cpp<cpp11::decay_t<double>>(momentum), cpp11::as_cpp<cpp11::decay_t<bool>>(affine), cpp11::as_cpp<cpp11::decay_t<bool>>(track_running_stats)));
+  END_CPP11
+}
+// layers.cpp
+SEXP nn_dropout_(double p);
+extern "C" SEXP _Rmlx_nn_dropout_(SEXP p) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_dropout_(cpp11::as_cpp<cpp11::decay_t<double>>(p)));
+  END_CPP11
+}
+// layers.cpp
+SEXP nn_activation_layer_(std::string name, double param, std::string approx);
+extern "C" SEXP _Rmlx_nn_activation_layer_(SEXP name, SEXP param, SEXP approx) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_activation_layer_(cpp11::as_cpp<cpp11::decay_t<std::string>>(name), cpp11::as_cpp<cpp11::decay_t<double>>(param), cpp11::as_cpp<cpp11::decay_t<std::string>>(approx)));
+  END_CPP11
+}
+// layers.cpp
+SEXP nn_activation_(std::string name, SEXP x, double param, int axis);
+extern "C" SEXP _Rmlx_nn_activation_(SEXP name, SEXP x, SEXP param, SEXP axis) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_activation_(cpp11::as_cpp<cpp11::decay_t<std::string>>(name), cpp11::as_cpp<cpp11::decay_t<SEXP>>(x), cpp11::as_cpp<cpp11::decay_t<double>>(param), cpp11::as_cpp<cpp11::decay_t<int>>(axis)));
+  END_CPP11
+}
+// losses.cpp
+SEXP nn_mse_loss_(SEXP predictions, SEXP targets, std::string reduction);
+extern "C" SEXP _Rmlx_nn_mse_loss_(SEXP predictions, SEXP targets, SEXP reduction) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_mse_loss_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(predictions), cpp11::as_cpp<cpp11::decay_t<SEXP>>(targets), cpp11::as_cpp<cpp11::decay_t<std::string>>(reduction)));
+  END_CPP11
+}
+// losses.cpp
+SEXP nn_l1_loss_(SEXP predictions, SEXP targets, std::string reduction);
+extern "C" SEXP _Rmlx_nn_l1_loss_(SEXP predictions, SEXP targets, SEXP reduction) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_l1_loss_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(predictions), cpp11::as_cpp<cpp11::decay_t<SEXP>>(targets), cpp11::as_cpp<cpp11::decay_t<std::string>>(reduction)));
+  END_CPP11
+}
+// losses.cpp
+SEXP nn_binary_cross_entropy_(SEXP inputs, SEXP targets, SEXP weights, bool with_logits, std::string reduction);
+extern "C" SEXP _Rmlx_nn_binary_cross_entropy_(SEXP inputs, SEXP targets, SEXP weights, SEXP with_logits, SEXP reduction) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_binary_cross_entropy_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(inputs), cpp11::as_cpp<cpp11::decay_t<SEXP>>(targets), cpp11::as_cpp<cpp11::decay_t<SEXP>>(weights), cpp11::as_cpp<cpp11::decay_t<bool>>(with_logits), cpp11::as_cpp<cpp11::decay_t<std::string>>(reduction)));
+  END_CPP11
+}
+// losses.cpp
+SEXP nn_cross_entropy_(SEXP logits, SEXP targets, SEXP weights, int axis, double label_smoothing, std::string reduction);
+extern "C" SEXP _Rmlx_nn_cross_entropy_(SEXP logits, SEXP targets, SEXP weights, SEXP axis, SEXP label_smoothing, SEXP reduction) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_cross_entropy_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(logits), cpp11::as_cpp<cpp11::decay_t<SEXP>>(targets), cpp11::as_cpp<cpp11::decay_t<SEXP>>(weights), cpp11::as_cpp<cpp11::decay_t<int>>(axis), cpp11::as_cpp<cpp11::decay_t<double>>(label_smoothing), cpp11::as_cpp<cpp11::decay_t<std::string>>(reduction)));
+  END_CPP11
+}
+// module.cpp
+std::string module_type_(SEXP ptr);
+extern "C" SEXP _Rmlx_module_type_(SEXP ptr) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(module_type_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr)));
+  END_CPP11
+}
+// module.cpp
+std::string module_repr_(SEXP ptr);
+extern "C" SEXP _Rmlx_module_repr_(SEXP ptr) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(module_repr_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr)));
+  END_CPP11
+}
+// module.cpp
+double module_num_parameters_(SEXP ptr);
+extern "C" SEXP _Rmlx_module_num_parameters_(SEXP ptr) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(module_num_parameters_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr)));
+  END_CPP11
+}
+// module.cpp
+cpp11::list module_parameters_(SEXP ptr, bool trainable);
+extern "C" SEXP _Rmlx_module_parameters_(SEXP ptr, SEXP trainable) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(module_parameters_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr), cpp11::as_cpp<cpp11::decay_t<bool>>(trainable)));
+  END_CPP11
+}
+// module.cpp
+void module_update_(SEXP ptr, cpp11::list values, bool strict);
+extern "C" SEXP _Rmlx_module_update_(SEXP ptr, SEXP values, SEXP strict) {
+  BEGIN_CPP11
+    module_update_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr), cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(values), cpp11::as_cpp<cpp11::decay_t<bool>>(strict));
+    return R_NilValue;
+  END_CPP11
+}
+// module.cpp
+void module_load_weights_(SEXP ptr, cpp11::list values, bool strict);
+extern "C" SEXP _Rmlx_module_load_weights_(SEXP ptr, SEXP values, SEXP strict) {
+  BEGIN_CPP11
+    module_load_weights_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr), cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(values), cpp11::as_cpp<cpp11::decay_t<bool>>(strict));
+    return R_NilValue;
+  END_CPP11
+}
+// module.cpp
+void module_load_weights_file_(SEXP ptr, std::string path, bool strict);
+extern "C" SEXP _Rmlx_module_load_weights_file_(SEXP ptr, SEXP path, SEXP strict) {
+  BEGIN_CPP11
+    module_load_weights_file_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr), cpp11::as_cpp<cpp11::decay_t<std::string>>(path), cpp11::as_cpp<cpp11::decay_t<bool>>(strict));
+    return R_NilValue;
+  END_CPP11
+}
+// module.cpp
+void module_save_weights_(SEXP ptr, std::string path);
+extern "C" SEXP _Rmlx_module_save_weights_(SEXP ptr, SEXP path) {
+  BEGIN_CPP11
+    module_save_weights_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr), cpp11::as_cpp<cpp11::decay_t<std::string>>(path));
+    return R_NilValue;
+  END_CPP11
+}
+// module.cpp
+void module_freeze_(SEXP ptr, bool freeze, bool recurse, cpp11::strings keys, bool strict);
+extern "C" SEXP _Rmlx_module_freeze_(SEXP ptr, SEXP freeze, SEXP recurse, SEXP keys, SEXP strict) {
+  BEGIN_CPP11
+    module_freeze_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr), cpp11::as_cpp<cpp11::decay_t<bool>>(freeze), cpp11::as_cpp<cpp11::decay_t<bool>>(recurse), cpp11::as_cpp<cpp11::decay_t<cpp11::strings>>(keys), cpp11::as_cpp<cpp11::decay_t<bool>>(strict));
+    return R_NilValue;
+  END_CPP11
+}
+// module.cpp
+void module_set_frozen_(SEXP ptr, cpp11::strings names, bool frozen);
+extern "C" SEXP _Rmlx_module_set_frozen_(SEXP ptr, SEXP names, SEXP frozen) {
+  BEGIN_CPP11
+    module_set_frozen_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr), cpp11::as_cpp<cpp11::decay_t<cpp11::strings>>(names), cpp11::as_cpp<cpp11::decay_t<bool>>(frozen));
+    return R_NilValue;
+  END_CPP11
+}
+// module.cpp
+void module_train_(SEXP ptr, bool mode);
+extern "C" SEXP _Rmlx_module_train_(SEXP ptr, SEXP mode) {
+  BEGIN_CPP11
+    module_train_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr), cpp11::as_cpp<cpp11::decay_t<bool>>(mode));
+    return R_NilValue;
+  END_CPP11
+}
+// module.cpp
+bool module_training_(SEXP ptr);
+extern "C" SEXP _Rmlx_module_training_(SEXP ptr) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(module_training_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr)));
+  END_CPP11
+}
+// module.cpp
+void module_set_dtype_(SEXP ptr, std::string dtype);
+extern "C" SEXP _Rmlx_module_set_dtype_(SEXP ptr, SEXP dtype) {
+  BEGIN_CPP11
+    module_set_dtype_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr), cpp11::as_cpp<cpp11::decay_t<std::string>>(dtype));
+    return R_NilValue;
+  END_CPP11
+}
+// module.cpp
+cpp11::strings module_keys_(SEXP ptr);
+extern "C" SEXP _Rmlx_module_keys_(SEXP ptr) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(module_keys_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr)));
+  END_CPP11
+}
+// module.cpp
+SEXP module_get_array_(SEXP ptr, std::string key);
+extern "C" SEXP _Rmlx_module_get_array_(SEXP ptr, SEXP key) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(module_get_array_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr), cpp11::as_cpp<cpp11::decay_t<std::string>>(key)));
+  END_CPP11
+}
+// module.cpp
+cpp11::list module_get_arrays_(SEXP ptr, std::string key);
+extern "C" SEXP _Rmlx_module_get_arrays_(SEXP ptr, SEXP key) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(module_get_arrays_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr), cpp11::as_cpp<cpp11::decay_t<std::string>>(key)));
+  END_CPP11
+}
+// module.cpp
+cpp11::list module_get_modules_(SEXP ptr, std::string key);
+extern "C" SEXP _Rmlx_module_get_modules_(SEXP ptr, SEXP key) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(module_get_modules_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr), cpp11::as_cpp<cpp11::decay_t<std::string>>(key)));
+  END_CPP11
+}
+// module.cpp
+void module_set_array_(SEXP ptr, std::string key, SEXP value);
+extern "C" SEXP _Rmlx_module_set_array_(SEXP ptr, SEXP key, SEXP value) {
+  BEGIN_CPP11
+    module_set_array_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr), cpp11::as_cpp<cpp11::decay_t<std::string>>(key), cpp11::as_cpp<cpp11::decay_t<SEXP>>(value));
+    return R_NilValue;
+  END_CPP11
+}
+// module.cpp
+void module_set_arrays_(SEXP ptr, std::string key, cpp11::list values);
+extern "C" SEXP _Rmlx_module_set_arrays_(SEXP ptr, SEXP key, SEXP values) {
+  BEGIN_CPP11
+    module_set_arrays_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr), cpp11::as_cpp<cpp11::decay_t<std::string>>(key), cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(values));
+    return R_NilValue;
+  END_CPP11
+}
+// module.cpp
+void module_set_module_(SEXP ptr, std::string key, SEXP child);
+extern "C" SEXP _Rmlx_module_set_module_(SEXP ptr, SEXP key, SEXP child) {
+  BEGIN_CPP11
+    module_set_module_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr), cpp11::as_cpp<cpp11::decay_t<std::string>>(key), cpp11::as_cpp<cpp11::decay_t<SEXP>>(child));
+    return R_NilValue;
+  END_CPP11
+}
+// module.cpp
+void module_set_modules_(SEXP ptr, std::string key, cpp11::list children);
+extern "C" SEXP _Rmlx_module_set_modules_(SEXP ptr, SEXP key, SEXP children) {
+  BEGIN_CPP11
+    module_set_modules_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr), cpp11::as_cpp<cpp11::decay_t<std::string>>(key), cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(children));
+    return R_NilValue;
+  END_CPP11
+}
+// module.cpp
+bool module_remove_(SEXP ptr, std::string key);
+extern "C" SEXP _Rmlx_module_remove_(SEXP ptr, SEXP key) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(module_remove_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr), cpp11::as_cpp<cpp11::decay_t<std::string>>(key)));
+  END_CPP11
+}
+// module.cpp
+cpp11::strings module_input_names_(SEXP ptr);
+extern "C" SEXP _Rmlx_module_input_names_(SEXP ptr) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(module_input_names_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr)));
+  END_CPP11
+}
+// module.cpp
+cpp11::list module_forward_(SEXP ptr, cpp11::list inputs);
+extern "C" SEXP _Rmlx_module_forward_(SEXP ptr, SEXP inputs) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(module_forward_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr), cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(inputs)));
+  END_CPP11
+}
+// module.cpp
+cpp11::list module_named_modules_(SEXP ptr);
+extern "C" SEXP _Rmlx_module_named_modules_(SEXP ptr) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(module_named_modules_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr)));
+  END_CPP11
+}
+// module.cpp
+bool module_same_(SEXP a, SEXP b);
+extern "C" SEXP _Rmlx_module_same_(SEXP a, SEXP b) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(module_same_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(a), cpp11::as_cpp<cpp11::decay_t<SEXP>>(b)));
+  END_CPP11
+}
+// module.cpp
+SEXP function_module_new_(std::string type_name, SEXP self, SEXP forward, cpp11::strings input_names);
+extern "C" SEXP _Rmlx_function_module_new_(SEXP type_name, SEXP self, SEXP forward, SEXP input_names) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(function_module_new_(cpp11::as_cpp<cpp11::decay_t<std::string>>(type_name), cpp11::as_cpp<cpp11::decay_t<SEXP>>(self), cpp11::as_cpp<cpp11::decay_t<SEXP>>(forward), cpp11::as_cpp<cpp11::decay_t<cpp11::strings>>(input_names)));
+  END_CPP11
+}
+// module.cpp
+void save_safetensors_(cpp11::list arrays, std::string path);
+extern "C" SEXP _Rmlx_save_safetensors_(SEXP arrays, SEXP path) {
+  BEGIN_CPP11
+    save_safetensors_(cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(arrays), cpp11::as_cpp<cpp11::decay_t<std::string>>(path));
+    return R_NilValue;
+  END_CPP11
+}
+// module.cpp
+cpp11::list load_safetensors_(std::string path);
+extern "C" SEXP _Rmlx_load_safetensors_(SEXP path) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(load_safetensors_(cpp11::as_cpp<cpp11::decay_t<std::string>>(path)));
+  END_CPP11
+}
+// optimizers.cpp
+SEXP optimizer_sgd_(double learning_rate, double momentum, double weight_decay, double dampening, bool nesterov);
+extern "C" SEXP _Rmlx_optimizer_sgd_(SEXP learning_rate, SEXP momentum, SEXP weight_decay, SEXP dampening, SEXP nesterov) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(optimizer_sgd_(cpp11::as_cpp<cpp11::decay_t<double>>(learning_rate), cpp11::as_cpp<cpp11::decay_t<double>>(momentum), cpp11::as_cpp<cpp11::decay_t<double>>(weight_decay), cpp11::as_cpp<cpp11::decay_t<double>>(dampening), cpp11::as_cpp<cpp11::decay_t<bool>>(nesterov)));
+  END_CPP11
+}
+// optimizers.cpp
+SEXP optimizer_adam_(double learning_rate, cpp11::doubles betas, double eps, bool bias_correction);
+extern "C" SEXP _Rmlx_optimizer_adam_(SEXP learning_rate, SEXP betas, SEXP eps, SEXP bias_correction) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(optimizer_adam_(cpp11::as_cpp<cpp11::decay_t<double>>(learning_rate), cpp11::as_cpp<cpp11::decay_t<cpp11::doubles>>(betas), cpp11::as_cpp<cpp11::decay_t<double>>(eps), cpp11::as_cpp<cpp11::decay_t<bool>>(bias_correction)));
+  END_CPP11
+}
+// optimizers.cpp
+SEXP optimizer_adamw_(double learning_rate, cpp11::doubles betas, double eps, double weight_decay, bool bias_correction);
+extern "C" SEXP _Rmlx_optimizer_adamw_(SEXP learning_rate, SEXP betas, SEXP eps, SEXP weight_decay, SEXP bias_correction) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(optimizer_adamw_(cpp11::as_cpp<cpp11::decay_t<double>>(learning_rate), cpp11::as_cpp<cpp11::decay_t<cpp11::doubles>>(betas), cpp11::as_cpp<cpp11::decay_t<double>>(eps), cpp11::as_cpp<cpp11::decay_t<double>>(weight_decay), cpp11::as_cpp<cpp11::decay_t<bool>>(bias_correction)));
+  END_CPP11
+}
+// optimizers.cpp
+std::string optimizer_type_(SEXP opt);
+extern "C" SEXP _Rmlx_optimizer_type_(SEXP opt) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(optimizer_type_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(opt)));
+  END_CPP11
+}
+// optimizers.cpp
+void optimizer_update_(SEXP opt, SEXP module, cpp11::list grads);
+extern "C" SEXP _Rmlx_optimizer_update_(SEXP opt, SEXP module, SEXP grads) {
+  BEGIN_CPP11
+    optimizer_update_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(opt), cpp11::as_cpp<cpp11::decay_t<SEXP>>(module), cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(grads));
+    return R_NilValue;
+  END_CPP11
+}
+// optimizers.cpp
+cpp11::list optimizer_state_(SEXP opt);
+extern "C" SEXP _Rmlx_optimizer_state_(SEXP opt) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(optimizer_state_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(opt)));
+  END_CPP11
+}
+// optimizers.cpp
+void optimizer_set_state_(SEXP opt, cpp11::list state);
+extern "C" SEXP _Rmlx_optimizer_set_state_(SEXP opt, SEXP state) {
+  BEGIN_CPP11
+    optimizer_set_state_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(opt), cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(state));
+    return R_NilValue;
+  END_CPP11
+}
+// optimizers.cpp
+void optimizer_set_learning_rate_(SEXP opt, double learning_rate);
+extern "C" SEXP _Rmlx_optimizer_set_learning_rate_(SEXP opt, SEXP learning_rate) {
+  BEGIN_CPP11
+    optimizer_set_learning_rate_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(opt), cpp11::as_cpp<cpp11::decay_t<double>>(learning_rate));
+    return R_NilValue;
+  END_CPP11
+}
+// optimizers.cpp
+cpp11::list value_and_grad_(SEXP module, SEXP fn, cpp11::list args);
+extern "C" SEXP _Rmlx_value_and_grad_(SEXP module, SEXP fn, SEXP args) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(value_and_grad_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(module), cpp11::as_cpp<cpp11::decay_t<SEXP>>(fn), cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(args)));
+  END_CPP11
+}
+// optimizers.cpp
+SEXP train_step_new_(SEXP module, SEXP opt, SEXP fn, bool compile);
+extern "C" SEXP _Rmlx_train_step_new_(SEXP module, SEXP opt, SEXP fn, SEXP compile) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(train_step_new_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(module), cpp11::as_cpp<cpp11::decay_t<SEXP>>(opt), cpp11::as_cpp<cpp11::decay_t<SEXP>>(fn), cpp11::as_cpp<cpp11::decay_t<bool>>(compile)));
+  END_CPP11
+}
+// optimizers.cpp
+cpp11::list train_step_call_(SEXP step, cpp11::list batch, bool evaluate);
+extern "C" SEXP _Rmlx_train_step_call_(SEXP step, SEXP batch, SEXP evaluate) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(train_step_call_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(step), cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(batch), cpp11::as_cpp<cpp11::decay_t<bool>>(evaluate)));
+  END_CPP11
+}
 
 extern "C" {
 static const R_CallMethodDef CallEntries[] = {
-    {"_Rmlx_as_mlx_",               (DL_FUNC) &_Rmlx_as_mlx_,               4},
-    {"_Rmlx_as_r_",                 (DL_FUNC) &_Rmlx_as_r_,                 1},
-    {"_Rmlx_mlx_active_memory_",    (DL_FUNC) &_Rmlx_mlx_active_memory_,    0},
-    {"_Rmlx_mlx_arange_",           (DL_FUNC) &_Rmlx_mlx_arange_,           5},
-    {"_Rmlx_mlx_argreduce_",        (DL_FUNC) &_Rmlx_mlx_argreduce_,        4},
-    {"_Rmlx_mlx_astype_",           (DL_FUNC) &_Rmlx_mlx_astype_,           2},
-    {"_Rmlx_mlx_binary_",           (DL_FUNC) &_Rmlx_mlx_binary_,           3},
-    {"_Rmlx_mlx_blas_library_",     (DL_FUNC) &_Rmlx_mlx_blas_library_,     0},
-    {"_Rmlx_mlx_concatenate_",      (DL_FUNC) &_Rmlx_mlx_concatenate_,      2},
-    {"_Rmlx_mlx_cumulative_",       (DL_FUNC) &_Rmlx_mlx_cumulative_,       2},
-    {"_Rmlx_mlx_dtype_",            (DL_FUNC) &_Rmlx_mlx_dtype_,            1},
-    {"_Rmlx_mlx_eval_",             (DL_FUNC) &_Rmlx_mlx_eval_,             1},
-    {"_Rmlx_mlx_flatten_",          (DL_FUNC) &_Rmlx_mlx_flatten_,          1},
-    {"_Rmlx_mlx_full_",             (DL_FUNC) &_Rmlx_mlx_full_,             4},
-    {"_Rmlx_mlx_gpu_available_",    (DL_FUNC) &_Rmlx_mlx_gpu_available_,    0},
-    {"_Rmlx_mlx_matmul_",           (DL_FUNC) &_Rmlx_mlx_matmul_,           2},
-    {"_Rmlx_mlx_reduce_",           (DL_FUNC) &_Rmlx_mlx_reduce_,           4},
-    {"_Rmlx_mlx_reshape_",          (DL_FUNC) &_Rmlx_mlx_reshape_,          2},
-    {"_Rmlx_mlx_reshape_rowmajor_", (DL_FUNC) &_Rmlx_mlx_reshape_rowmajor_, 2},
-    {"_Rmlx_mlx_round_",            (DL_FUNC) &_Rmlx_mlx_round_,            2},
-    {"_Rmlx_mlx_shape_",            (DL_FUNC) &_Rmlx_mlx_shape_,            1},
-    {"_Rmlx_mlx_size_",             (DL_FUNC) &_Rmlx_mlx_size_,             1},
-    {"_Rmlx_mlx_stack_",            (DL_FUNC) &_Rmlx_mlx_stack_,            2},
-    {"_Rmlx_mlx_take_",             (DL_FUNC) &_Rmlx_mlx_take_,             2},
-    {"_Rmlx_mlx_transpose_",        (DL_FUNC) &_Rmlx_mlx_transpose_,        2},
-    {"_Rmlx_mlx_unary_",            (DL_FUNC) &_Rmlx_mlx_unary_,            2},
-    {"_Rmlx_mlx_version_",          (DL_FUNC) &_Rmlx_mlx_version_,          0},
+    {"_Rmlx_as_mlx_",                      (DL_FUNC) &_Rmlx_as_mlx_,                      4},
+    {"_Rmlx_as_r_",                        (DL_FUNC) &_Rmlx_as_r_,                        1},
+    {"_Rmlx_function_module_new_",         (DL_FUNC) &_Rmlx_function_module_new_,         4},
+    {"_Rmlx_load_safetensors_",            (DL_FUNC) &_Rmlx_load_safetensors_,            1},
+    {"_Rmlx_mlx_active_memory_",           (DL_FUNC) &_Rmlx_mlx_active_memory_,           0},
+    {"_Rmlx_mlx_arange_",                  (DL_FUNC) &_Rmlx_mlx_arange_,                  5},
+    {"_Rmlx_mlx_argreduce_",               (DL_FUNC) &_Rmlx_mlx_argreduce_,               4},
+    {"_Rmlx_mlx_astype_",                  (DL_FUNC) &_Rmlx_mlx_astype_,                  2},
+    {"_Rmlx_mlx_binary_",                  (DL_FUNC) &_Rmlx_mlx_binary_,                  3},
+    {"_Rmlx_mlx_blas_library_",            (DL_FUNC) &_Rmlx_mlx_blas_library_,            0},
+    {"_Rmlx_mlx_concatenate_",             (DL_FUNC) &_Rmlx_mlx_concatenate_,             2},
+    {"_Rmlx_mlx_cumulative_",              (DL_FUNC) &_Rmlx_mlx_cumulative_,              2},
+    {"_Rmlx_mlx_dtype_",                   (DL_FUNC) &_Rmlx_mlx_dtype_,                   1},
+    {"_Rmlx_mlx_eval_",                    (DL_FUNC) &_Rmlx_mlx_eval_,                    1},
+    {"_Rmlx_mlx_flatten_",                 (DL_FUNC) &_Rmlx_mlx_flatten_,                 1},
+    {"_Rmlx_mlx_full_",                    (DL_FUNC) &_Rmlx_mlx_full_,                    4},
+    {"_Rmlx_mlx_gpu_available_",           (DL_FUNC) &_Rmlx_mlx_gpu_available_,           0},
+    {"_Rmlx_mlx_matmul_",                  (DL_FUNC) &_Rmlx_mlx_matmul_,                  2},
+    {"_Rmlx_mlx_reduce_",                  (DL_FUNC) &_Rmlx_mlx_reduce_,                  4},
+    {"_Rmlx_mlx_reshape_",                 (DL_FUNC) &_Rmlx_mlx_reshape_,                 2},
+    {"_Rmlx_mlx_reshape_rowmajor_",        (DL_FUNC) &_Rmlx_mlx_reshape_rowmajor_,        2},
+    {"_Rmlx_mlx_round_",                   (DL_FUNC) &_Rmlx_mlx_round_,                   2},
+    {"_Rmlx_mlx_shape_",                   (DL_FUNC) &_Rmlx_mlx_shape_,                   1},
+    {"_Rmlx_mlx_size_",                    (DL_FUNC) &_Rmlx_mlx_size_,                    1},
+    {"_Rmlx_mlx_stack_",                   (DL_FUNC) &_Rmlx_mlx_stack_,                   2},
+    {"_Rmlx_mlx_take_",                    (DL_FUNC) &_Rmlx_mlx_take_,                    2},
+    {"_Rmlx_mlx_transpose_",               (DL_FUNC) &_Rmlx_mlx_transpose_,               2},
+    {"_Rmlx_mlx_unary_",                   (DL_FUNC) &_Rmlx_mlx_unary_,                   2},
+    {"_Rmlx_mlx_version_",                 (DL_FUNC) &_Rmlx_mlx_version_,                 0},
+    {"_Rmlx_module_forward_",              (DL_FUNC) &_Rmlx_module_forward_,              2},
+    {"_Rmlx_module_freeze_",               (DL_FUNC) &_Rmlx_module_freeze_,               5},
+    {"_Rmlx_module_get_array_",            (DL_FUNC) &_Rmlx_module_get_array_,            2},
+    {"_Rmlx_module_get_arrays_",           (DL_FUNC) &_Rmlx_module_get_arrays_,           2},
+    {"_Rmlx_module_get_modules_",          (DL_FUNC) &_Rmlx_module_get_modules_,          2},
+    {"_Rmlx_module_input_names_",          (DL_FUNC) &_Rmlx_module_input_names_,          1},
+    {"_Rmlx_module_keys_",                 (DL_FUNC) &_Rmlx_module_keys_,                 1},
+    {"_Rmlx_module_load_weights_",         (DL_FUNC) &_Rmlx_module_load_weights_,         3},
+    {"_Rmlx_module_load_weights_file_",    (DL_FUNC) &_Rmlx_module_load_weights_file_,    3},
+    {"_Rmlx_module_named_modules_",        (DL_FUNC) &_Rmlx_module_named_modules_,        1},
+    {"_Rmlx_module_num_parameters_",       (DL_FUNC) &_Rmlx_module_num_parameters_,       1},
+    {"_Rmlx_module_parameters_",           (DL_FUNC) &_Rmlx_module_parameters_,           2},
+    {"_Rmlx_module_remove_",               (DL_FUNC) &_Rmlx_module_remove_,               2},
+    {"_Rmlx_module_repr_",                 (DL_FUNC) &_Rmlx_module_repr_,                 1},
+    {"_Rmlx_module_same_",                 (DL_FUNC) &_Rmlx_module_same_,                 2},
+    {"_Rmlx_module_save_weights_",         (DL_FUNC) &_Rmlx_module_save_weights_,         2},
+    {"_Rmlx_module_set_array_",            (DL_FUNC) &_Rmlx_module_set_array_,            3},
+    {"_Rmlx_module_set_arrays_",           (DL_FUNC) &_Rmlx_module_set_arrays_,           3},
+    {"_Rmlx_module_set_dtype_",            (DL_FUNC) &_Rmlx_module_set_dtype_,            2},
+    {"_Rmlx_module_set_frozen_",           (DL_FUNC) &_Rmlx_module_set_frozen_,           3},
+    {"_Rmlx_module_set_module_",           (DL_FUNC) &_Rmlx_module_set_module_,           3},
+    {"_Rmlx_module_set_modules_",          (DL_FUNC) &_Rmlx_module_set_modules_,          3},
+    {"_Rmlx_module_train_",                (DL_FUNC) &_Rmlx_module_train_,                2},
+    {"_Rmlx_module_training_",             (DL_FUNC) &_Rmlx_module_training_,             1},
+    {"_Rmlx_module_type_",                 (DL_FUNC) &_Rmlx_module_type_,                 1},
+    {"_Rmlx_module_update_",               (DL_FUNC) &_Rmlx_module_update_,               3},
+    {"_Rmlx_nn_activation_",               (DL_FUNC) &_Rmlx_nn_activation_,               4},
+    {"_Rmlx_nn_activation_layer_",         (DL_FUNC) &_Rmlx_nn_activation_layer_,         3},
+    {"_Rmlx_nn_batch_norm_",               (DL_FUNC) &_Rmlx_nn_batch_norm_,               5},
+    {"_Rmlx_nn_binary_cross_entropy_",     (DL_FUNC) &_Rmlx_nn_binary_cross_entropy_,     5},
+    {"_Rmlx_nn_cross_entropy_",            (DL_FUNC) &_Rmlx_nn_cross_entropy_,            6},
+    {"_Rmlx_nn_dropout_",                  (DL_FUNC) &_Rmlx_nn_dropout_,                  1},
+    {"_Rmlx_nn_embedding_",                (DL_FUNC) &_Rmlx_nn_embedding_,                2},
+    {"_Rmlx_nn_embedding_as_linear_",      (DL_FUNC) &_Rmlx_nn_embedding_as_linear_,      2},
+    {"_Rmlx_nn_identity_",                 (DL_FUNC) &_Rmlx_nn_identity_,                 0},
+    {"_Rmlx_nn_l1_loss_",                  (DL_FUNC) &_Rmlx_nn_l1_loss_,                  3},
+    {"_Rmlx_nn_layer_norm_",               (DL_FUNC) &_Rmlx_nn_layer_norm_,               4},
+    {"_Rmlx_nn_linear_",                   (DL_FUNC) &_Rmlx_nn_linear_,                   3},
+    {"_Rmlx_nn_mse_loss_",                 (DL_FUNC) &_Rmlx_nn_mse_loss_,                 3},
+    {"_Rmlx_nn_sequential_",               (DL_FUNC) &_Rmlx_nn_sequential_,               1},
+    {"_Rmlx_optimizer_adam_",              (DL_FUNC) &_Rmlx_optimizer_adam_,              4},
+    {"_Rmlx_optimizer_adamw_",             (DL_FUNC) &_Rmlx_optimizer_adamw_,             5},
+    {"_Rmlx_optimizer_set_learning_rate_", (DL_FUNC) &_Rmlx_optimizer_set_learning_rate_, 2},
+    {"_Rmlx_optimizer_set_state_",         (DL_FUNC) &_Rmlx_optimizer_set_state_,         2},
+    {"_Rmlx_optimizer_sgd_",               (DL_FUNC) &_Rmlx_optimizer_sgd_,               5},
+    {"_Rmlx_optimizer_state_",             (DL_FUNC) &_Rmlx_optimizer_state_,             1},
+    {"_Rmlx_optimizer_type_",              (DL_FUNC) &_Rmlx_optimizer_type_,              1},
+    {"_Rmlx_optimizer_update_",            (DL_FUNC) &_Rmlx_optimizer_update_,            3},
+    {"_Rmlx_random_seed_",                 (DL_FUNC) &_Rmlx_random_seed_,                 1},
+    {"_Rmlx_save_safetensors_",            (DL_FUNC) &_Rmlx_save_safetensors_,            2},
+    {"_Rmlx_train_step_call_",             (DL_FUNC) &_Rmlx_train_step_call_,             3},
+    {"_Rmlx_train_step_new_",              (DL_FUNC) &_Rmlx_train_step_new_,              4},
+    {"_Rmlx_value_and_grad_",              (DL_FUNC) &_Rmlx_value_and_grad_,              3},
     {NULL, NULL, 0}
 };
 }

@@ -1,0 +1,108 @@
+# Called from C++ by value_and_grad and the training step.
+call_r_loss <- function(fn, module, args) {
+  out <- do.call(fn, c(list(module), args))
+  if (inherits(out, "mlx_array")) {
+    return(list(out))
+  }
+  if (is.list(out) && length(out) &&
+      all(vapply(out, inherits, logical(1), "mlx_array"))) {
+    return(unname(out))
+  }
+  cli::cli_abort(c(
+    "The loss function must return an MLX array or a list of them, the loss first.",
+    "x" = "It returned {describe_value(out)}."
+  ), call = NULL)
+}
+
+check_loss_fn <- function(fn, call = rlang::caller_env()) {
+  if (!is.function(fn)) {
+    received <- describe_value(fn)
+    abort_invalid("{.arg fn} must be a function of the module and the data.",
+                  "You supplied {received}.", call)
+  }
+}
+
+#' Loss and gradients of a module
+#'
+#' Returns a function that calls `fn(module, ...)` and returns its value
+#' together with the gradients of that value with respect to the module's
+#' trainable parameters, as `mlx.nn.value_and_grad(model, fn)` does in MLX
+#' Python.
+#'
+#' @param module An MLX module.
+#' @param fn A function `fn(module, ...)` returning a scalar MLX array (the
+#'   loss), or a list whose first element is the loss.
+#' @return A function of `...` returning `list(value, grads)`: the value of
+#'   `fn` and a list of gradients named by dotted parameter names.
+#' @examples
+#' model <- mlx_linear(2, 1)
+#' loss <- function(model, x, y) mlx_mse_loss(mlx_forward(model, x), y)
+#' vg <- mlx_value_and_grad(model, loss)
+#' out <- vg(matrix(1, 4, 2), matrix(0, 4, 1))
+#' out$value
+#' names(out$grads)
+#' @export
+mlx_value_and_grad <- function(module, fn) {
+  check_module(module)
+  check_loss_fn(fn)
+  function(...) {
+    args <- lapply(list(...), function(x) {
+      if (is.numeric(x) || is.logical(x)) as_mlx(x) else x
+    })
+    out <- value_and_grad_(module, fn, args)
+    value <- if (length(out[[1]]) == 1) out[[1]][[1]] else out[[1]]
+    list(value = value, grads = out[[2]])
+  }
+}
+
+#' A training step
+#'
+#' Returns a function that runs one training step on a batch: the loss
+#' `fn(module, ...)`, its gradients and the optimizer's update. With
+#' `compile = TRUE` the step is compiled with MLX's `compile` on its first
+#' call: afterwards `fn` is not entered again (until the batch's shapes or
+#' dtypes, the training mode or the frozen parameters change), so a step
+#' costs no R-level work. The loss must then be built from MLX operations
+#' only: it must not convert arrays back to R.
+#'
+#' @param module An MLX module.
+#' @param optimizer An optimizer.
+#' @param fn A function `fn(module, ...)` returning the scalar loss (or a
+#'   list, the loss first). Data that changes between steps must come in
+#'   through `...`: arrays captured from the enclosing environment are
+#'   frozen into the compiled step.
+#' @param compile If `TRUE` (the default), compile the step.
+#' @return A function of the batch (MLX or R arrays) returning the loss, an
+#'   evaluated MLX array; the module's parameters and the optimizer's state
+#'   are updated and evaluated too.
+#' @examples
+#' model <- mlx_linear(2, 1)
+#' opt <- mlx_optimizer_sgd(learning_rate = 0.1)
+#' loss <- function(model, x, y) mlx_mse_loss(mlx_forward(model, x), y)
+#' step <- mlx_train_step(model, opt, loss)
+#' x <- as_mlx(matrix(rnorm(8), 4, 2))
+#' y <- as_mlx(matrix(0, 4, 1))
+#' for (i in 1:3) print(as.numeric(step(x, y)))
+#' @export
+mlx_train_step <- function(module, optimizer, fn, compile = TRUE) {
+  check_module(module)
+  check_optimizer(optimizer)
+  check_loss_fn(fn)
+  check_bool(compile)
+  sync_mlx_seed()
+  ptr <- train_step_new_(module, optimizer$ptr, fn, compile)
+  step <- function(...) {
+    batch <- lapply(list(...), function(x) {
+      if (inherits(x, "mlx_array")) x else as_mlx(x)
+    })
+    out <- train_step_call_(ptr, batch, TRUE)
+    if (length(out) == 1) out[[1]] else out
+  }
+  structure(step, class = "mlx_train_step")
+}
+
+#' @export
+print.mlx_train_step <- function(x, ...) {
+  cat("<mlx_train_step>\n")
+  invisible(x)
+}

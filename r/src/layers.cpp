@@ -1,0 +1,144 @@
+// Constructors of the built-in layers and the functional activations.
+#include "rmlx_module.h"
+
+#include "rmlx/nn/activations.h"
+#include "rmlx/nn/containers.h"
+#include "rmlx/nn/dropout.h"
+#include "rmlx/nn/embedding.h"
+#include "rmlx/nn/linear.h"
+#include "rmlx/nn/normalization.h"
+#include "rmlx/random.h"
+
+namespace mx = mlx::core;
+namespace nn = rmlx::nn;
+
+[[cpp11::register]]
+void random_seed_(double seed) {
+  rmlx::random::seed(static_cast<uint64_t>(seed));
+}
+
+[[cpp11::register]]
+SEXP nn_linear_(int input_dims, int output_dims, bool bias) {
+  return rmlx_wrap_module(
+      std::make_shared<nn::Linear>(input_dims, output_dims, bias));
+}
+
+[[cpp11::register]]
+SEXP nn_identity_() {
+  return rmlx_wrap_module(std::make_shared<nn::Identity>());
+}
+
+namespace {
+
+// The embedding R creates: it takes R's 1-based indices and shifts them to
+// MLX's 0-based ones, so indices are 1-based however the layer is reached
+// (directly, or inside a Sequential or a module written in R). Its
+// parameters are those of nn::Embedding, so weights still match MLX Python.
+class OneBasedEmbedding : public nn::Embedding {
+ public:
+  using nn::Embedding::Embedding;
+  mx::array forward(const mx::array& x) override {
+    return nn::Embedding::forward(
+        mx::subtract(x, mx::array(1, x.dtype())));
+  }
+};
+
+} // namespace
+
+[[cpp11::register]]
+SEXP nn_embedding_(int num_embeddings, int dims) {
+  return rmlx_wrap_module(
+      std::make_shared<OneBasedEmbedding>(num_embeddings, dims));
+}
+
+[[cpp11::register]]
+SEXP nn_embedding_as_linear_(SEXP module, SEXP x) {
+  auto m = rmlx_unwrap_module(module, "mlx_as_linear", "embedding");
+  auto embedding = std::dynamic_pointer_cast<nn::Embedding>(m);
+  if (!embedding) {
+    throw std::invalid_argument(
+        "mlx_as_linear(): `embedding` must be an Embedding layer, not " +
+        m->type_name() + ".");
+  }
+  return rmlx_wrap_array(
+      embedding->as_linear(rmlx_unwrap_array(x, "mlx_as_linear", "x")));
+}
+
+[[cpp11::register]]
+SEXP nn_sequential_(cpp11::list modules) {
+  std::vector<nn::ModulePtr> layers;
+  for (R_xlen_t i = 0; i < modules.size(); ++i) {
+    layers.push_back(rmlx_unwrap_module(modules[i], "mlx_sequential", "..."));
+  }
+  return rmlx_wrap_module(std::make_shared<nn::Sequential>(layers));
+}
+
+[[cpp11::register]]
+SEXP nn_layer_norm_(int dims, double eps, bool affine, bool bias) {
+  return rmlx_wrap_module(
+      std::make_shared<nn::LayerNorm>(dims, eps, affine, bias));
+}
+
+[[cpp11::register]]
+SEXP nn_batch_norm_(
+    int num_features,
+    double eps,
+    double momentum,
+    bool affine,
+    bool track_running_stats) {
+  return rmlx_wrap_module(std::make_shared<nn::BatchNorm>(
+      num_features, eps, momentum, affine, track_running_stats));
+}
+
+[[cpp11::register]]
+SEXP nn_dropout_(double p) {
+  return rmlx_wrap_module(std::make_shared<nn::Dropout>(p));
+}
+
+[[cpp11::register]]
+SEXP nn_activation_layer_(std::string name, double param, std::string approx) {
+  nn::ModulePtr m;
+  if (name == "relu") {
+    m = std::make_shared<nn::ReLU>();
+  } else if (name == "gelu") {
+    m = std::make_shared<nn::GELU>(approx);
+  } else if (name == "sigmoid") {
+    m = std::make_shared<nn::Sigmoid>();
+  } else if (name == "tanh") {
+    m = std::make_shared<nn::Tanh>();
+  } else if (name == "silu") {
+    m = std::make_shared<nn::SiLU>();
+  } else if (name == "leaky_relu") {
+    m = std::make_shared<nn::LeakyReLU>(param);
+  } else if (name == "softmax") {
+    m = std::make_shared<nn::Softmax>();
+  } else {
+    throw std::invalid_argument("Unknown activation layer '" + name + "'.");
+  }
+  return rmlx_wrap_module(m);
+}
+
+[[cpp11::register]]
+SEXP nn_activation_(std::string name, SEXP x, double param, int axis) {
+  const auto& a = rmlx_unwrap_array(x, ("mlx_act_" + name).c_str(), "x");
+  if (name == "relu") {
+    return rmlx_wrap_array(nn::relu(a));
+  } else if (name == "gelu") {
+    return rmlx_wrap_array(nn::gelu(a));
+  } else if (name == "gelu_approx") {
+    return rmlx_wrap_array(nn::gelu_approx(a));
+  } else if (name == "gelu_fast_approx") {
+    return rmlx_wrap_array(nn::gelu_fast_approx(a));
+  } else if (name == "sigmoid") {
+    return rmlx_wrap_array(nn::sigmoid(a));
+  } else if (name == "tanh") {
+    return rmlx_wrap_array(mx::tanh(a));
+  } else if (name == "silu") {
+    return rmlx_wrap_array(nn::silu(a));
+  } else if (name == "leaky_relu") {
+    return rmlx_wrap_array(nn::leaky_relu(a, param));
+  } else if (name == "softmax") {
+    return rmlx_wrap_array(nn::softmax(a, axis));
+  }
+  throw std::invalid_argument("Unknown activation '" + name + "'.");
+}
