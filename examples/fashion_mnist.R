@@ -1,0 +1,90 @@
+# The main job: trains a classifier on Fashion-MNIST from Debian's
+# dataset-fashion-mnist and saves its weights.
+#
+# Usage: Rscript examples/fashion_mnist.R [--epochs N] [--batch-size N]
+#          [--learning-rate X] [--no-compile] [--out FILE] [--seed N]
+suppressPackageStartupMessages(library(Rmlx))
+
+parse_args <- function(args) {
+  opts <- list(
+    epochs = 10L, batch_size = 128L, learning_rate = 1e-3,
+    compile = TRUE, out = "out/fashion_mnist_mlp.safetensors", seed = 1L
+  )
+  i <- 1
+  while (i <= length(args)) {
+    key <- args[[i]]
+    value <- if (i < length(args)) args[[i + 1]] else NA
+    switch(key,
+      "--epochs" = opts$epochs <- as.integer(value),
+      "--batch-size" = opts$batch_size <- as.integer(value),
+      "--learning-rate" = opts$learning_rate <- as.numeric(value),
+      "--out" = opts$out <- value,
+      "--seed" = opts$seed <- as.integer(value),
+      "--no-compile" = {
+        opts$compile <- FALSE
+        i <- i - 1
+      },
+      stop("unknown option ", key, call. = FALSE)
+    )
+    i <- i + 2
+  }
+  opts
+}
+
+opts <- parse_args(commandArgs(trailingOnly = TRUE))
+set.seed(opts$seed)
+
+data <- mlx_fashion_mnist()
+x_train <- as_mlx(data$train$x)
+y_train <- as_mlx(as.integer(data$train$y))
+x_test <- as_mlx(data$test$x)
+y_test <- as.integer(data$test$y)
+n <- nrow(data$train$x)
+cat(sprintf(
+  "Fashion-MNIST: %d training and %d test images, %d classes\n",
+  n, length(y_test), nlevels(data$train$y)
+))
+
+model <- mlx_sequential(
+  mlx_linear(784, 256), mlx_relu(),
+  mlx_linear(256, 128), mlx_relu(),
+  mlx_linear(128, 10)
+)
+print(model)
+
+loss_fn <- function(model, x, y) {
+  mlx_cross_entropy(mlx_forward(model, x), y, reduction = "mean")
+}
+optimizer <- mlx_optimizer_adam(learning_rate = opts$learning_rate)
+step <- mlx_train_step(model, optimizer, loss_fn, compile = opts$compile)
+
+accuracy <- function() {
+  mlx_set_training(model, FALSE)
+  on.exit(mlx_set_training(model, TRUE))
+  predicted <- as.integer(mlx_argmax(mlx_forward(model, x_test), axis = 2))
+  mean(predicted == y_test)
+}
+
+batches <- n %/% opts$batch_size
+for (epoch in seq_len(opts$epochs)) {
+  started <- Sys.time()
+  order <- sample.int(n)
+  total <- 0
+  cli::cli_progress_bar(sprintf("epoch %d", epoch), total = batches)
+  for (b in seq_len(batches)) {
+    index <- order[((b - 1) * opts$batch_size + 1):(b * opts$batch_size)]
+    loss <- step(x_train[index, ], y_train[index])
+    total <- total + as.numeric(loss)
+    cli::cli_progress_update()
+  }
+  cli::cli_progress_done()
+  seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))
+  cat(sprintf(
+    "epoch %2d  train loss %.4f  test accuracy %.4f  (%.1f s)\n",
+    epoch, total / batches, accuracy(), seconds
+  ))
+}
+
+dir.create(dirname(opts$out), showWarnings = FALSE, recursive = TRUE)
+mlx_save_weights(model, opts$out)
+cat(sprintf("final test accuracy %.4f; weights saved to %s\n", accuracy(), opts$out))
