@@ -8,9 +8,12 @@ rng_state <- new.env(parent = emptyenv())
 
 sync_mlx_seed <- function() {
   current <- get0(".Random.seed", envir = globalenv(), inherits = FALSE)
-  if (is.null(current) || !identical(current, rng_state$last)) {
+  # `synced` is unset until MLX is first seeded, from R or by
+  # mlx_random_seed(); the latter may run before R's RNG has a state.
+  if (!isTRUE(rng_state$synced) || !identical(current, rng_state$last)) {
     random_seed_(sample.int(.Machine$integer.max, 1L))
     rng_state$last <- get0(".Random.seed", envir = globalenv(), inherits = FALSE)
+    rng_state$synced <- TRUE
   }
   invisible()
 }
@@ -33,5 +36,6 @@ mlx_random_seed <- function(seed) {
   check_count(seed)
   random_seed_(seed)
   rng_state$last <- get0(".Random.seed", envir = globalenv(), inherits = FALSE)
+  rng_state$synced <- TRUE
   invisible()
 }
