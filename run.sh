@@ -24,8 +24,17 @@ build_cpp() {
   cmake --build "$build_dir/cpp" -j "$jobs"
 }
 
+# Installs the R package from a copy of r/ and cpp/ in the build folder, so
+# the source tree stays free of objects and concurrent builds do not collide.
 install_r() {
-  MAKEFLAGS="-j$jobs" R CMD INSTALL --no-test-load r
+  local stage="$build_dir/rpkg"
+  rm -rf "$stage"
+  mkdir -p "$stage/cpp"
+  cp -R r "$stage/r"
+  cp -R cpp/include cpp/src "$stage/cpp/"
+  rm -rf "$stage/r/src/rmlx-core" "$stage/r/inst/mlx"
+  find "$stage/r/src" -maxdepth 1 \( -name '*.o' -o -name '*.so' \) -delete
+  (cd "$stage" && MAKEFLAGS="-j$jobs" R CMD INSTALL --no-test-load r)
 }
 
 test_cpp() {

@@ -6,6 +6,10 @@
 # for as long as a parent uses them.
 
 snake_case <- function(x) {
+  # Keep the activation acronyms whole, so that the class of mlx_relu() is
+  # "mlx_relu" (not "mlx_re_lu").
+  x <- gsub("ReLU", "Relu", x, fixed = TRUE)
+  x <- gsub("SiLU", "Silu", x, fixed = TRUE)
   x <- gsub("([a-z0-9])([A-Z])", "\\1_\\2", x)
   x <- gsub("([A-Z]+)([A-Z][a-z])", "\\1_\\2", x)
   tolower(x)
@@ -460,8 +464,9 @@ mlx_unfreeze <- function(module, names = NULL, recurse = TRUE) {
   set_frozen(module, names, recurse, FALSE, rlang::current_env())
 }
 
-set_frozen <- function(module, names, recurse, frozen, fn) {
-  check_module(module, "module", fn)
+set_frozen <- function(module, names, recurse, frozen, call) {
+  check_module(module, call = call)
+  check_bool(recurse, call = call)
   ptr <- module_ptr(module)
   if (is.null(names)) {
     module_freeze_(ptr, frozen, recurse, character(), FALSE)
