@@ -85,6 +85,13 @@ test_that("softmax function takes a 1-based axis", {
                    act_fx$softmax, tolerance = 1e-6)
 })
 
+test_that("activation layers have snake_case classes", {
+  expect_s3_class(mlx_relu(), "mlx_relu")
+  expect_s3_class(mlx_leaky_relu(), "mlx_leaky_relu")
+  expect_s3_class(mlx_silu(), "mlx_silu")
+  expect_s3_class(mlx_gelu(), "mlx_gelu")
+})
+
 test_that("activation layers have no parameters", {
   for (name in names(activation_cases)) {
     expect_length(mlx_parameters(activation_cases[[name]]$layer()), 0)
