@@ -1,0 +1,150 @@
+mse_loss_fn <- function(model, x, y) mlx_mse_loss(mlx_forward(model, x), y)
+
+make_data <- function() {
+  set.seed(3)
+  list(x = matrix(rnorm(32), 8, 4), y = matrix(rnorm(16), 8, 2))
+}
+
+run_steps <- function(compile, steps = 5) {
+  data <- make_data()
+  set.seed(21)
+  model <- mlx_sequential(mlx_linear(4, 6), mlx_tanh(), mlx_linear(6, 2))
+  optimizer <- mlx_optimizer_adam(learning_rate = 0.05)
+  step <- mlx_train_step(model, optimizer, mse_loss_fn, compile = compile)
+  losses <- vapply(seq_len(steps), function(i) {
+    as.numeric(as.array(step(data$x, data$y)))
+  }, numeric(1))
+  list(losses = losses, params = mlx_param_values(model))
+}
+
+test_that("compiled and eager steps agree", {
+  compiled <- run_steps(compile = TRUE)
+  eager <- run_steps(compile = FALSE)
+  expect_equal(compiled$losses, eager$losses, tolerance = 1e-5)
+  expect_equal(compiled$params, eager$params, tolerance = 1e-5)
+})
+
+test_that("train step decreases the loss", {
+  losses <- run_steps(compile = TRUE, steps = 20)$losses
+  expect_lt(losses[[20]], losses[[1]])
+})
+
+test_that("compiled step calls the loss once", {
+  calls <- 0
+  counting_loss <- function(model, x, y) {
+    calls <<- calls + 1
+    mse_loss_fn(model, x, y)
+  }
+  data <- make_data()
+  model <- mlx_linear(4, 2)
+  step <- mlx_train_step(model, mlx_optimizer_sgd(learning_rate = 0.1),
+                         counting_loss)
+  step(data$x, data$y)
+  calls_after_first <- calls
+  for (i in 1:4) step(data$x, data$y)
+  expect_gt(calls_after_first, 0)
+  expect_equal(calls, calls_after_first)
+})
+
+test_that("eager step calls the loss every time", {
+  calls <- 0
+  counting_loss <- function(model, x, y) {
+    calls <<- calls + 1
+    mse_loss_fn(model, x, y)
+  }
+  data <- make_data()
+  model <- mlx_linear(4, 2)
+  step <- mlx_train_step(model, mlx_optimizer_sgd(learning_rate = 0.1),
+                         counting_loss, compile = FALSE)
+  for (i in 1:3) step(data$x, data$y)
+  expect_equal(calls, 3)
+})
+
+test_that("train step matches a manual update", {
+  data <- make_data()
+  set.seed(4)
+  model <- mlx_linear(4, 2)
+  start <- mlx_param_values(model)
+  grads <- mlx_value_and_grad(model, mse_loss_fn)(data$x, data$y)$grads
+  step <- mlx_train_step(model, mlx_optimizer_sgd(learning_rate = 0.1),
+                         mse_loss_fn)
+  step(data$x, data$y)
+  after <- mlx_param_values(model)
+  for (name in names(start)) {
+    expected <- start[[name]] - 0.1 * as.array(grads[[name]])
+    expect_equal(after[[name]], expected, tolerance = 1e-5, label = name)
+  }
+})
+
+test_that("value_and_grad names grads by dotted names", {
+  data <- make_data()
+  model <- mlx_sequential(mlx_linear(4, 6), mlx_relu(), mlx_linear(6, 2))
+  out <- mlx_value_and_grad(model, mse_loss_fn)(data$x, data$y)
+  expect_named(out, c("value", "grads"))
+  expect_setequal(names(out$grads), names(mlx_parameters(model)))
+  expect_equal(dim(out$grads[["layers.2.weight"]]), c(2, 6))
+  expected_value <- as.array(mse_loss_fn(model, data$x, data$y))
+  expect_equal(as.array(out$value), expected_value, tolerance = 1e-6)
+})
+
+test_that("value_and_grad rejects a non-array loss", {
+  model <- mlx_linear(2, 1)
+  vg <- mlx_value_and_grad(model, function(model, x) "not an array")
+  expect_error(vg(matrix(1, 2, 2)), "must return an MLX array")
+  expect_error(mlx_value_and_grad(model, 1), "function")
+})
+
+test_that("linear mse gradient matches finite differences", {
+  data <- make_data()
+  model <- mlx_linear(4, 2)
+  mlx_set_dtype(model, "float64")
+  expect_grad_matches_fd(model, mse_loss_fn, as_f64(data$x), as_f64(data$y))
+})
+
+test_that("layer norm gradient matches finite differences", {
+  data <- make_data()
+  model <- mlx_layer_norm(4)
+  mlx_param_set_values(model, list(weight = c(0.5, -1, 2, 1.5),
+                                   bias = c(0, 0.25, -0.5, 1)))
+  mlx_set_dtype(model, "float64")
+  loss <- function(model, x) mlx_sum(mlx_forward(model, x)^3)
+  expect_grad_matches_fd(model, loss, as_f64(data$x), tolerance = 1e-5)
+})
+
+test_that("batch norm gradient matches finite differences", {
+  data <- make_data()
+  model <- mlx_batch_norm(4)
+  mlx_param_set_values(model, list(weight = c(0.5, -1, 2, 1.5),
+                                   bias = c(0, 0.25, -0.5, 1)))
+  mlx_set_dtype(model, "float64")
+  # In eval mode the forward pass does not update the running statistics
+  # between the finite-difference evaluations.
+  mlx_set_training(model, FALSE)
+  loss <- function(model, x) mlx_sum(mlx_forward(model, x)^3)
+  expect_grad_matches_fd(model, loss, as_f64(data$x), tolerance = 1e-5)
+})
+
+test_that("batch norm training gradient matches finite differences", {
+  data <- make_data()
+  model <- mlx_batch_norm(4, track_running_stats = FALSE)
+  mlx_param_set_values(model, list(weight = c(0.5, -1, 2, 1.5),
+                                   bias = c(0, 0.25, -0.5, 1)))
+  mlx_set_dtype(model, "float64")
+  loss <- function(model, x) mlx_sum(mlx_forward(model, x)^3)
+  expect_grad_matches_fd(model, loss, as_f64(data$x), tolerance = 1e-5)
+})
+
+test_that("embedding cross entropy gradient matches finite differences", {
+  set.seed(5)
+  model <- mlx_embedding(5, 3)
+  mlx_set_dtype(model, "float64")
+  indices <- c(1L, 5L, 3L, 3L)
+  labels <- c(1L, 2L, 3L, 1L)
+  loss <- function(model, indices, labels) {
+    mlx_cross_entropy(mlx_forward(model, indices), labels, reduction = "mean")
+  }
+  # NOTE: MLX 0.32.4 computes exp in float64 only to about 1e-8, so the
+  # step and tolerance are those of float32.
+  expect_grad_matches_fd(model, loss, indices, labels, h = 1e-3,
+                         tolerance = 1e-4)
+})
