@@ -215,3 +215,14 @@ test_that("layer constructors reject bad arguments", {
   expect_error(mlx_dropout(1), "probability")
   expect_error(mlx_sequential(mlx_linear(2, 2), 3))
 })
+
+test_that("random_seed works before R's RNG is used", {
+  # A fresh session has no .Random.seed until R first draws.
+  saved <- get0(".Random.seed", envir = globalenv(), inherits = FALSE)
+  withr::defer(assign(".Random.seed", saved, envir = globalenv()))
+  rm(".Random.seed", envir = globalenv())
+  mlx_random_seed(42)
+  layer <- mlx_linear(4, 3)
+  expect_equal(c(mlx_param_values(layer)$bias), c(linear_fx$bias),
+               tolerance = 1e-6)
+})
