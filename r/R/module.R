@@ -258,6 +258,7 @@ call_r_forward <- function(self, forward, args) {
 #' @export
 mlx_forward <- function(module, ...) {
   check_module(module)
+  sync_mlx_seed()
   ptr <- module_ptr(module)
   input_names <- module_input_names_(ptr)
   args <- list(...)

@@ -14,6 +14,18 @@ call_r_loss <- function(fn, module, args) {
   ), call = NULL)
 }
 
+# Converts one batch argument to an MLX array: a factor becomes its 1-based
+# integer codes, the class labels the losses expect.
+as_batch_array <- function(x) {
+  if (inherits(x, "mlx_array")) {
+    return(x)
+  }
+  if (is.factor(x)) {
+    return(as_mlx(as.integer(x)))
+  }
+  as_mlx(x)
+}
+
 check_loss_fn <- function(fn, call = rlang::caller_env()) {
   if (!is.function(fn)) {
     received <- describe_value(fn)
@@ -47,7 +59,7 @@ mlx_value_and_grad <- function(module, fn) {
   check_loss_fn(fn)
   function(...) {
     args <- lapply(list(...), function(x) {
-      if (is.numeric(x) || is.logical(x)) as_mlx(x) else x
+      if (is.factor(x) || is.numeric(x) || is.logical(x)) as_batch_array(x) else x
     })
     out <- value_and_grad_(module, fn, args)
     value <- if (length(out[[1]]) == 1) out[[1]][[1]] else out[[1]]
@@ -92,9 +104,7 @@ mlx_train_step <- function(module, optimizer, fn, compile = TRUE) {
   sync_mlx_seed()
   ptr <- train_step_new_(module, optimizer$ptr, fn, compile)
   step <- function(...) {
-    batch <- lapply(list(...), function(x) {
-      if (inherits(x, "mlx_array")) x else as_mlx(x)
-    })
+    batch <- lapply(list(...), as_batch_array)
     out <- train_step_call_(ptr, batch, TRUE)
     if (length(out) == 1) out[[1]] else out
   }
