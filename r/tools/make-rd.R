@@ -144,6 +144,9 @@ for (topic in names(topics)) {
   tags <- entry$tags
   tag_names <- vapply(tags, `[[`, "", "tag")
   description <- paragraphs(tags[[1]]$text)
+  # A block with only @export (an S3 method such as print.mlx_module) has no
+  # help topic of its own.
+  if (length(description) == 0) next
   title <- description[[1]]
   body <- description[-1]
   out <- c(
