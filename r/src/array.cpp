@@ -228,7 +228,11 @@ SEXP as_mlx_(SEXP x, std::string dtype, bool scalar, SEXP device) {
   };
   mx::array a = build();
   if (a.ndim() > 1) {
-    a = mx::transpose(a, reversed_axes(a.ndim()), stream);
+    // Copy into row-major order now: a transposed view would make every
+    // later row gather (x[index, ]) read rows that lie far apart in memory.
+    a = mx::contiguous(mx::transpose(a, reversed_axes(a.ndim()), stream),
+                       false, stream);
+    a.eval();
   }
   return rmlx_wrap_array(std::move(a));
 }
