@@ -206,8 +206,12 @@ cpp11::strings module_keys_(SEXP ptr) {
   for (size_t i = 0; i < m->keys().size(); ++i) {
     const auto& key = m->keys()[i];
     const nn::Value& v = m->value(key);
-    std::string kind = v.is_array() ? "array" : v.is_module() ? "module" : "list";
-    if (v.is_list()) {
+    std::string kind = "list";
+    if (v.is_array()) {
+      kind = "array";
+    } else if (v.is_module()) {
+      kind = "module";
+    } else {
       const auto& list = std::get<nn::Value::List>(v.data);
       bool all_modules = !list.empty();
       bool all_arrays = !list.empty();
@@ -215,7 +219,11 @@ cpp11::strings module_keys_(SEXP ptr) {
         all_modules = all_modules && item.is_module();
         all_arrays = all_arrays && item.is_array();
       }
-      kind = all_modules ? "modules" : all_arrays ? "arrays" : "list";
+      if (all_modules) {
+        kind = "modules";
+      } else if (all_arrays) {
+        kind = "arrays";
+      }
     }
     kinds[i] = kind;
     names[i] = key;
@@ -300,7 +308,8 @@ cpp11::strings module_input_names_(SEXP ptr) {
   return cpp11::writable::strings(names.begin(), names.end());
 }
 
-// Runs the forward pass; `inputs` holds an mlx_array or NULL per position.
+// Runs the forward pass. `inputs` contains an mlx_array, or NULL for an
+// absent optional input, per position.
 [[cpp11::register]]
 cpp11::list module_forward_(SEXP ptr, cpp11::list inputs) {
   auto& m = rmlx_unwrap_module(ptr, "mlx_forward", "module");
@@ -344,7 +353,7 @@ bool module_same_(SEXP a, SEXP b) {
 }
 
 // Creates a module whose forward pass calls `forward` in R with the module's
-// R object `self` first. The callback holds `self` without protecting it:
+// R object `self` first. The callback keeps `self` without protecting it:
 // the external pointer that `self` stores keeps the module alive, and its
 // finalizer replaces the callback before `self` is collected.
 [[cpp11::register]]

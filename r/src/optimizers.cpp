@@ -210,8 +210,7 @@ cpp11::list train_step_call_(SEXP step, cpp11::list batch, bool evaluate) {
   }
   auto outputs = (*s)(inputs);
   if (evaluate) {
-    s->eval();
-    mx::eval(outputs);
+    s->eval(outputs);
   }
   return wrap_arrays(outputs);
 }

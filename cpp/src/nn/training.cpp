@@ -241,8 +241,8 @@ std::vector<mx::array> TrainStep::operator()(
       first_state + num_state + 1, outputs.end());
 }
 
-void TrainStep::eval() {
-  std::vector<mx::array> arrays;
+void TrainStep::eval(const std::vector<mx::array>& outputs) {
+  std::vector<mx::array> arrays(outputs);
   for (auto& [name, value] : model_->parameters()) {
     arrays.push_back(std::move(value));
   }

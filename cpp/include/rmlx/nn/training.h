@@ -82,8 +82,11 @@ class TrainStep {
    */
   std::vector<mx::array> operator()(const std::vector<mx::array>& batch);
 
-  /** Evaluates the module's parameters, the optimizer state and the key. */
-  void eval();
+  /**
+   * Evaluates the module's parameters, the optimizer state, the key and the
+   * given outputs of the step, in one call.
+   */
+  void eval(const std::vector<mx::array>& outputs = {});
 
   /** Returns the PRNG key that the next step will use. */
   const mx::array& key() const {
