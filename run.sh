@@ -5,6 +5,7 @@
 #   test    set up, build, then run every test, C++ (ctest) and R (testthat)
 #   main    set up, build, then train the Fashion-MNIST model
 #   bench   run the benchmarks against MLX Python and PyTorch
+#   tarball build a self-contained source tarball of the R package in build/
 #   fixtures  regenerate the reference values from MLX Python and PyTorch
 set -euo pipefail
 
@@ -37,6 +38,17 @@ install_r() {
   (cd "$stage" && MAKEFLAGS="-j$jobs" R CMD INSTALL --no-test-load r)
 }
 
+# Builds Rmlx_<version>.tar.gz, with the C++ core copied into src/rmlx-core.
+build_tarball() {
+  local stage="$build_dir/rtarball"
+  rm -rf "$stage"
+  mkdir -p "$stage/cpp"
+  cp -R r "$stage/r"
+  cp -R cpp/include cpp/src "$stage/cpp/"
+  (cd "$stage/r" && sh tools/sync-core.sh)
+  (cd "$build_dir" && R CMD build "$stage/r")
+}
+
 test_cpp() {
   ctest --test-dir "$build_dir/cpp" --output-on-failure
 }
@@ -53,9 +65,10 @@ case "${1:-}" in
   test-r) install_r; test_r ;;
   main) setup; install_r; shift; Rscript examples/fashion_mnist.R "$@" ;;
   bench) shift; bash bench/run.sh "$@" ;;
+  tarball) build_tarball ;;
   fixtures)
     for script in tools/fixtures/make_*.py; do "$PYTHON" "$script"; done ;;
   *)
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     exit 2 ;;
 esac
