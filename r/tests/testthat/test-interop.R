@@ -1,0 +1,220 @@
+# Weights files moving between Rmlx, MLX Python and PyTorch. The Python side
+# is tools/interop/interop.py, run with $PYTHON or the repository's .venv.
+# These tests skip when run outside a checkout (e.g. from a source tarball)
+# or when that Python lacks the packages they need.
+
+repo_root <- function() {
+  normalizePath(test_path("..", "..", ".."), mustWork = FALSE)
+}
+
+interop_script <- function() {
+  file.path(repo_root(), "tools", "interop", "interop.py")
+}
+
+find_python <- function() {
+  python <- Sys.getenv("PYTHON")
+  if (nzchar(python)) {
+    return(python)
+  }
+  venv <- file.path(repo_root(), ".venv", "bin", "python")
+  if (file.exists(venv)) venv else ""
+}
+
+python_can_import <- function(python, module) {
+  status <- suppressWarnings(system2(
+    python, c("-c", shQuote(paste("import", module))),
+    stdout = FALSE, stderr = FALSE
+  ))
+  identical(as.integer(status), 0L)
+}
+
+# Skips unless the interop script exists and `python` imports `modules`;
+# returns the Python executable.
+skip_without_python <- function(modules = "mlx.core") {
+  script <- interop_script()
+  skip_if_not(file.exists(script),
+              paste("tools/interop/interop.py not found at", script))
+  python <- find_python()
+  skip_if(!nzchar(python),
+          "Python not found: set PYTHON or create the repository's .venv")
+  skip_if(!nzchar(Sys.which(python)),
+          paste("Python executable not found:", python))
+  for (module in modules) {
+    skip_if_not(python_can_import(python, module),
+                paste0("Python module ", module, " is not importable by ", python))
+  }
+  python
+}
+
+# Runs interop.py with the arguments in `...` and returns its output lines;
+# raises an error that shows the output when the script fails.
+run_interop <- function(python, ...) {
+  args <- vapply(c(...), shQuote, character(1))
+  output <- suppressWarnings(system2(
+    python, c(shQuote(interop_script()), args),
+    stdout = TRUE, stderr = TRUE
+  ))
+  status <- attr(output, "status")
+  if (!is.null(status) && status != 0L) {
+    stop(paste(c(paste("interop.py", paste(c(...), collapse = " "),
+                       "failed with status", status), output),
+               collapse = "\n"), call. = FALSE)
+  }
+  output
+}
+
+# Saves `model` and `x`, runs the MLX Python twin of `model` on `x`, and
+# returns the Python output as an MLX array.
+python_forward <- function(python, model_name, model, x) {
+  weights <- withr::local_tempfile(fileext = ".safetensors")
+  input <- withr::local_tempfile(fileext = ".safetensors")
+  output <- withr::local_tempfile(fileext = ".safetensors")
+  mlx_save_weights(model, weights)
+  mlx_save_safetensors(list(x = x), input)
+  run_interop(python, "forward", model_name, weights, input, output)
+  mlx_load_safetensors(output)$y
+}
+
+custom_block <- mlx_module("Block",
+  initialize = function(n_in, n_hidden, n_out) {
+    self$input <- mlx_linear(n_in, n_hidden)
+    self$hidden <- list(mlx_linear(n_hidden, n_hidden), mlx_layer_norm(n_hidden))
+    self$scale <- as_mlx(rep(1, n_out))
+    self$output <- mlx_linear(n_hidden, n_out)
+  },
+  forward = function(x) {
+    h <- mlx_act_relu(mlx_forward(self$input, x))
+    for (layer in self$hidden) h <- mlx_forward(layer, h)
+    mlx_forward(self$output, h) * self$scale
+  }
+)
+
+custom_outer <- mlx_module("Outer",
+  initialize = function() {
+    self$block <- custom_block(3, 4, 2)
+    self$bias <- as_mlx(c(0, 0))
+  },
+  forward = function(x) mlx_forward(self$block, x) + self$bias
+)
+
+test_that("sequential MLP loads in MLX Python", {
+  python <- skip_without_python()
+  set.seed(1)
+  model <- mlx_sequential(mlx_linear(6, 5), mlx_relu(), mlx_layer_norm(5),
+                          mlx_linear(5, 3))
+  mlx_param_set_values(model, list(layers.2.weight = rnorm(5),
+                                   layers.2.bias = rnorm(5)))
+  mlx_set_training(model, FALSE)
+  x <- as_mlx(matrix(rnorm(24), 4, 6))
+  expected <- as.array(mlx_forward(model, x))
+
+  actual <- python_forward(python, "mlp", model, x)
+
+  expect_equal(dim(actual), c(4, 3))
+  expect_equal(as.array(actual), expected, tolerance = 1e-5)
+})
+
+test_that("embedding and batch norm load in MLX Python", {
+  python <- skip_without_python()
+  set.seed(2)
+  model <- mlx_sequential(mlx_embedding(7, 4), mlx_batch_norm(4),
+                          mlx_linear(4, 2))
+  # mlx_embedding() takes 1-based indices, even as MLX arrays, and MLX
+  # Python takes 0-based ones.
+  ids <- matrix(c(0L, 3L, 6L, 1L, 5L, 2L), 2, 3)
+  ids_r <- as_mlx(ids + 1L)
+  mlx_set_training(model, TRUE)
+  mlx_forward(model, ids_r)
+  running <- mlx_param_values(model)
+  expect_false(all(running[["layers.1.running_mean"]] == 0))
+  expect_false(all(running[["layers.1.running_var"]] == 1))
+  mlx_set_training(model, FALSE)
+  expected <- as.array(mlx_forward(model, ids_r))
+
+  actual <- python_forward(python, "embedding", model, as_mlx(ids))
+
+  expect_equal(dim(actual), c(2, 3, 2))
+  expect_equal(as.vector(as.array(actual)), as.vector(expected),
+               tolerance = 1e-5)
+})
+
+test_that("MLX Python weights load strictly", {
+  python <- skip_without_python()
+  for (model_name in c("mlp", "embedding")) {
+    weights <- withr::local_tempfile(fileext = ".safetensors")
+    data <- withr::local_tempfile(fileext = ".safetensors")
+    run_interop(python, "export", model_name, "3", weights, data)
+    model <- switch(model_name,
+      mlp = mlx_sequential(mlx_linear(6, 5), mlx_relu(), mlx_layer_norm(5),
+                           mlx_linear(5, 3)),
+      embedding = mlx_sequential(mlx_embedding(7, 4), mlx_batch_norm(4),
+                                 mlx_linear(4, 2))
+    )
+    mlx_load_weights(model, weights, strict = TRUE)
+    mlx_set_training(model, FALSE)
+    reference <- mlx_load_safetensors(data)
+    x <- reference$x
+    if (model_name == "embedding") {
+      # MLX Python wrote 0-based token ids, and mlx_embedding() takes 1-based.
+      x <- as_mlx(as.array(x) + 1L)
+    }
+
+    actual <- mlx_forward(model, x)
+
+    expect_equal(dim(actual), dim(reference$y), label = model_name)
+    expect_equal(as.vector(as.array(actual)), as.vector(as.array(reference$y)),
+                 tolerance = 1e-5, label = model_name)
+  }
+})
+
+test_that("PyTorch linear loads into mlx_linear", {
+  python <- skip_without_python(c("mlx.core", "torch", "safetensors.torch"))
+  weights <- withr::local_tempfile(fileext = ".safetensors")
+  data <- withr::local_tempfile(fileext = ".safetensors")
+  run_interop(python, "torch-linear", "4", weights, data)
+  layer <- mlx_linear(6, 3)
+  reference <- mlx_load_safetensors(data)
+
+  mlx_load_weights(layer, weights, strict = TRUE)
+  actual <- mlx_forward(layer, reference$x)
+
+  expect_setequal(names(mlx_load_safetensors(weights)), c("weight", "bias"))
+  expect_equal(dim(mlx_parameters(layer)$weight), c(3, 6))
+  expect_equal(as.array(actual), as.array(reference$y), tolerance = 1e-5)
+})
+
+test_that("custom module names match MLX Python", {
+  python <- skip_without_python()
+  model <- custom_outer()
+
+  python_names <- run_interop(python, "names", "custom")
+
+  expect_setequal(names(mlx_parameters(model)), python_names)
+})
+
+test_that("custom module loads in MLX Python", {
+  python <- skip_without_python()
+  set.seed(5)
+  model <- custom_outer()
+  mlx_param_set_values(model, list(block.scale = c(2, -1), bias = c(0.5, -0.25)))
+  x <- as_mlx(matrix(rnorm(12), 4, 3))
+  expected <- as.array(mlx_forward(model, x))
+
+  actual <- python_forward(python, "custom", model, x)
+
+  expect_equal(as.array(actual), expected, tolerance = 1e-5)
+})
+
+test_that("MLX Python custom module loads in R", {
+  python <- skip_without_python()
+  weights <- withr::local_tempfile(fileext = ".safetensors")
+  data <- withr::local_tempfile(fileext = ".safetensors")
+  run_interop(python, "export", "custom", "6", weights, data)
+  model <- custom_outer()
+  reference <- mlx_load_safetensors(data)
+
+  mlx_load_weights(model, weights, strict = TRUE)
+  actual <- mlx_forward(model, reference$x)
+
+  expect_equal(as.array(actual), as.array(reference$y), tolerance = 1e-5)
+})
