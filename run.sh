@@ -25,28 +25,27 @@ build_cpp() {
   cmake --build "$build_dir/cpp" -j "$jobs"
 }
 
-# Installs the R package from a copy of r/ and cpp/ in the build folder, so
-# the source tree stays free of objects and concurrent builds do not collide.
+# Copies r/ and cpp/ (sources only) into the folder $1, so that R builds
+# there: the source tree stays free of objects and builds do not collide.
+stage_sources() {
+  rm -rf "$1"
+  mkdir -p "$1/cpp"
+  cp -R r "$1/r"
+  cp -R cpp/include cpp/src "$1/cpp/"
+  rm -rf "$1/r/src/rmlx-core" "$1/r/inst/mlx"
+  find "$1/r/src" -maxdepth 1 \( -name '*.o' -o -name '*.so' \) -delete
+}
+
 install_r() {
-  local stage="$build_dir/rpkg"
-  rm -rf "$stage"
-  mkdir -p "$stage/cpp"
-  cp -R r "$stage/r"
-  cp -R cpp/include cpp/src "$stage/cpp/"
-  rm -rf "$stage/r/src/rmlx-core" "$stage/r/inst/mlx"
-  find "$stage/r/src" -maxdepth 1 \( -name '*.o' -o -name '*.so' \) -delete
-  (cd "$stage" && MAKEFLAGS="-j$jobs" R CMD INSTALL --no-test-load r)
+  stage_sources "$build_dir/rpkg"
+  (cd "$build_dir/rpkg" && MAKEFLAGS="-j$jobs" R CMD INSTALL --no-test-load r)
 }
 
 # Builds Rmlx_<version>.tar.gz, with the C++ core copied into src/rmlx-core.
 build_tarball() {
-  local stage="$build_dir/rtarball"
-  rm -rf "$stage"
-  mkdir -p "$stage/cpp"
-  cp -R r "$stage/r"
-  cp -R cpp/include cpp/src "$stage/cpp/"
-  (cd "$stage/r" && sh tools/sync-core.sh)
-  (cd "$build_dir" && R CMD build "$stage/r")
+  stage_sources "$build_dir/rtarball"
+  (cd "$build_dir/rtarball/r" && sh tools/sync-core.sh)
+  (cd "$build_dir" && R CMD build rtarball/r)
 }
 
 test_cpp() {

@@ -45,9 +45,9 @@ if ! "$venv/bin/python" -c "import mlx.core as mx; assert mx.__version__ == '0.3
 fi
 
 # PyTorch is only for reference values and benchmarks; skip with RMLX_NO_TORCH=1.
-if [[ "${RMLX_NO_TORCH:-0}" != 1 ]] && ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
+if [[ "${RMLX_NO_TORCH:-0}" != 1 ]] && ! "$venv/bin/python" -c "import torch, safetensors" 2>/dev/null; then
   echo "setup: installing torch==2.13.0 (CPU) for reference values and benchmarks"
-  "$venv/bin/pip" install -q "torch==2.13.0" numpy || \
+  "$venv/bin/pip" install -q "torch==2.13.0" numpy safetensors || \
     echo "setup: torch could not be installed; benchmarks will skip PyTorch"
 fi
 echo "setup: done"

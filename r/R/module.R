@@ -232,6 +232,12 @@ call_r_forward <- function(self, forward, args) {
   names(args) <- names(formals(forward))[seq_along(args)]
   args <- args[!vapply(args, is.null, logical(1))]
   out <- do.call(forward, args)
+  as_array_list(out, sprintf("The forward function of <%s>", class(self)[[1]]))
+}
+
+# Returns `out` as a list of MLX arrays, or raises an error saying that
+# `what` must return an MLX array or a list of them.
+as_array_list <- function(out, what, first = "") {
   if (inherits(out, "mlx_array")) {
     return(list(out))
   }
@@ -240,7 +246,7 @@ call_r_forward <- function(self, forward, args) {
     return(unname(out))
   }
   cli::cli_abort(c(
-    "The forward function of {.cls {class(self)[[1]]}} must return an MLX array or a list of them.",
+    "{what} must return an MLX array or a list of them{first}.",
     "x" = "It returned {describe_value(out)}."
   ), call = NULL)
 }

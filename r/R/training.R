@@ -1,17 +1,7 @@
 # Called from C++ by value_and_grad and the training step.
 call_r_loss <- function(fn, module, args) {
   out <- do.call(fn, c(list(module), args))
-  if (inherits(out, "mlx_array")) {
-    return(list(out))
-  }
-  if (is.list(out) && length(out) &&
-      all(vapply(out, inherits, logical(1), "mlx_array"))) {
-    return(unname(out))
-  }
-  cli::cli_abort(c(
-    "The loss function must return an MLX array or a list of them, the loss first.",
-    "x" = "It returned {describe_value(out)}."
-  ), call = NULL)
+  as_array_list(out, "The loss function", first = ", the loss first")
 }
 
 # Converts one batch argument to an MLX array: a factor becomes its 1-based

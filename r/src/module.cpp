@@ -49,7 +49,9 @@ void finalize_module(SEXP ptr) {
   R_ClearExternalPtr(ptr);
 }
 
-cpp11::writable::list wrap_named(const nn::NamedArrays& arrays) {
+} // namespace
+
+cpp11::writable::list rmlx_wrap_named(const nn::NamedArrays& arrays) {
   cpp11::writable::list out(arrays.size());
   cpp11::writable::strings names(arrays.size());
   for (size_t i = 0; i < arrays.size(); ++i) {
@@ -60,7 +62,7 @@ cpp11::writable::list wrap_named(const nn::NamedArrays& arrays) {
   return out;
 }
 
-nn::NamedArrays unwrap_named(cpp11::list values, const char* fn) {
+nn::NamedArrays rmlx_unwrap_named(cpp11::list values, const char* fn) {
   nn::NamedArrays out;
   if (values.size() == 0) {
     return out;
@@ -73,6 +75,8 @@ nn::NamedArrays unwrap_named(cpp11::list values, const char* fn) {
   }
   return out;
 }
+
+namespace {
 
 std::vector<std::string> as_strings(cpp11::strings x) {
   return std::vector<std::string>(x.begin(), x.end());
@@ -133,19 +137,19 @@ double module_num_parameters_(SEXP ptr) {
 [[cpp11::register]]
 cpp11::list module_parameters_(SEXP ptr, bool trainable) {
   auto& m = rmlx_unwrap_module(ptr, "mlx_parameters", "module");
-  return wrap_named(trainable ? m->trainable_parameters() : m->parameters());
+  return rmlx_wrap_named(trainable ? m->trainable_parameters() : m->parameters());
 }
 
 [[cpp11::register]]
 void module_update_(SEXP ptr, cpp11::list values, bool strict) {
   auto& m = rmlx_unwrap_module(ptr, "mlx_param_set_values", "module");
-  m->update(unwrap_named(values, "mlx_param_set_values"), strict);
+  m->update(rmlx_unwrap_named(values, "mlx_param_set_values"), strict);
 }
 
 [[cpp11::register]]
 void module_load_weights_(SEXP ptr, cpp11::list values, bool strict) {
   auto& m = rmlx_unwrap_module(ptr, "mlx_load_weights", "module");
-  m->load_weights(unwrap_named(values, "mlx_load_weights"), strict);
+  m->load_weights(rmlx_unwrap_named(values, "mlx_load_weights"), strict);
 }
 
 [[cpp11::register]]
@@ -389,7 +393,7 @@ SEXP function_module_new_(
 [[cpp11::register]]
 void save_safetensors_(cpp11::list arrays, std::string path) {
   std::unordered_map<std::string, mx::array> named;
-  for (const auto& [name, a] : unwrap_named(arrays, "mlx_save_safetensors")) {
+  for (const auto& [name, a] : rmlx_unwrap_named(arrays, "mlx_save_safetensors")) {
     named.insert_or_assign(name, a);
   }
   std::string temporary = path + ".partial.safetensors";
@@ -409,5 +413,5 @@ cpp11::list load_safetensors_(std::string path) {
   std::sort(named.begin(), named.end(), [](const auto& a, const auto& b) {
     return a.first < b.first;
   });
-  return wrap_named(named);
+  return rmlx_wrap_named(named);
 }

@@ -50,30 +50,6 @@ OptimizerHandle& unwrap_optimizer(SEXP x, const char* fn) {
   return *static_cast<OptimizerHandle*>(R_ExternalPtrAddr(x));
 }
 
-nn::NamedArrays unwrap_named(cpp11::list values, const char* fn) {
-  nn::NamedArrays out;
-  if (values.size() == 0) {
-    return out;
-  }
-  cpp11::strings names(values.names());
-  for (R_xlen_t i = 0; i < values.size(); ++i) {
-    std::string name = names[i];
-    out.emplace_back(name, rmlx_unwrap_array(values[i], fn, name.c_str()));
-  }
-  return out;
-}
-
-cpp11::writable::list wrap_named(const nn::NamedArrays& arrays) {
-  cpp11::writable::list out(arrays.size());
-  cpp11::writable::strings names(arrays.size());
-  for (size_t i = 0; i < arrays.size(); ++i) {
-    out[i] = rmlx_wrap_array(arrays[i].second);
-    names[i] = arrays[i].first;
-  }
-  out.names() = names;
-  return out;
-}
-
 // Calls the R function `fn` with `args` (R objects), expecting an MLX array
 // or a list of them, and returns the arrays.
 std::vector<mx::array> call_r_loss(SEXP fn, SEXP module, cpp11::list args) {
@@ -144,18 +120,18 @@ std::string optimizer_type_(SEXP opt) {
 void optimizer_update_(SEXP opt, SEXP module, cpp11::list grads) {
   const char* fn = "mlx_optimizer_update";
   auto& m = rmlx_unwrap_module(module, fn, "module");
-  unwrap_optimizer(opt, fn)->update(*m, unwrap_named(grads, fn));
+  unwrap_optimizer(opt, fn)->update(*m, rmlx_unwrap_named(grads, fn));
 }
 
 [[cpp11::register]]
 cpp11::list optimizer_state_(SEXP opt) {
-  return wrap_named(unwrap_optimizer(opt, "mlx_optimizer_state")->state());
+  return rmlx_wrap_named(unwrap_optimizer(opt, "mlx_optimizer_state")->state());
 }
 
 [[cpp11::register]]
 void optimizer_set_state_(SEXP opt, cpp11::list state) {
   const char* fn = "mlx_optimizer_set_state";
-  unwrap_optimizer(opt, fn)->set_state(unwrap_named(state, fn));
+  unwrap_optimizer(opt, fn)->set_state(rmlx_unwrap_named(state, fn));
 }
 
 [[cpp11::register]]
@@ -173,7 +149,7 @@ cpp11::list value_and_grad_(SEXP module, SEXP fn, cpp11::list args) {
     return call_r_loss(fn, module, args);
   });
   auto [outputs, grads] = vg({});
-  return cpp11::writable::list({wrap_arrays(outputs), wrap_named(grads)});
+  return cpp11::writable::list({wrap_arrays(outputs), rmlx_wrap_named(grads)});
 }
 
 // The step's external pointer protects list(module, optimizer, loss

@@ -22,3 +22,9 @@ std::shared_ptr<rmlx::nn::Module>& rmlx_unwrap_module(
     SEXP x,
     const char* fn,
     const char* arg);
+
+/** Converts arrays under dotted names to an R list named by them. */
+cpp11::writable::list rmlx_wrap_named(const rmlx::nn::NamedArrays& arrays);
+
+/** Converts a named R list of mlx_array objects; errors name `fn()`. */
+rmlx::nn::NamedArrays rmlx_unwrap_named(cpp11::list values, const char* fn);
