@@ -194,3 +194,17 @@ TEST_CASE("function module calls its forward") {
   CHECK((*m)(mx::array(3.0f)).item<float>() == 6.0f);
   CHECK_THROWS_AS(m->forward(Inputs{}), std::invalid_argument);
 }
+
+TEST_CASE("module rejects cycles") {
+  auto tree = std::make_shared<Tree>();
+  auto leaf = std::make_shared<Leaf>(2);
+  CHECK_THROWS_AS(tree->register_module("self", tree), std::invalid_argument);
+  CHECK_THROWS_AS(tree->register_modules("loop", {leaf, tree}),
+                  std::invalid_argument);
+  auto outer = std::make_shared<Tree>();
+  outer->register_module("inner", tree);
+  CHECK_THROWS_AS(tree->register_module("outer", outer),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(tree->register_module("none", nullptr),
+                  std::invalid_argument);
+}

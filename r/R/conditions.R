@@ -91,13 +91,15 @@ check_number <- function(x, arg = rlang::caller_arg(x),
 }
 
 # A whole number of at least `min`.
+# A whole number of at least `min` that fits in a 32-bit integer, the type
+# MLX uses for sizes.
 check_count <- function(x, min = 0, arg = rlang::caller_arg(x),
                         call = rlang::caller_env()) {
   if (!is.numeric(x) || length(x) != 1 || !is.finite(x) || x != trunc(x) ||
-    x < min) {
+    x < min || x > .Machine$integer.max) {
     received <- describe_value(x)
     abort_invalid(
-      "{.arg {arg}} must be a whole number of at least {min}.",
+      "{.arg {arg}} must be a whole number from {min} to 2147483647.",
       "You supplied {received}.",
       call
     )
@@ -150,4 +152,20 @@ check_device <- function(x, arg = rlang::caller_arg(x),
     )
   }
   invisible(x)
+}
+
+# Runs `expr`, turning an error raised in C++ (a condition without a call,
+# as cpp11 signals them) into an error of the R function `call` with the C++
+# message as its reason. Errors raised in R pass through unchanged.
+with_cpp_errors <- function(expr, call = rlang::caller_env()) {
+  withCallingHandlers(expr, error = function(e) {
+    if (is.null(conditionCall(e)) && !inherits(e, "rlang_error")) {
+      message <- conditionMessage(e)
+      cli::cli_abort(
+        c("MLX rejected the input.", x = "{message}"),
+        call = call,
+        class = "rmlx_error_mlx"
+      )
+    }
+  })
 }

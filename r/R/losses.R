@@ -15,10 +15,12 @@
 #'   \bar{x}}. Default reduction `"none"`, as in MLX Python.
 #'
 #' Class labels in `targets` are 1-based, as R's are: a factor, or whole
-#' numbers in `[1, C]`; they are checked when given as R data. An MLX
-#' integer array is taken as 1-based labels and not checked (checking would
-#' force its evaluation, which a compiled training step cannot do). Targets
-#' of the same shape as `logits` are class probabilities.
+#' numbers in `[1, C]`; they are checked when given as R data. An MLX array
+#' is taken as 1-based labels (converted to integers if it is floating
+#' point) and cannot be checked without forcing its evaluation, which a
+#' compiled training step cannot do: a label outside `[1, C]` gives a `NaN`
+#' loss for that sample (MLX Python reads outside the logits instead).
+#' Targets of the same shape as `logits` are class probabilities.
 #'
 #' @param predictions,inputs,logits Predictions: an MLX array (or R array).
 #' @param targets Targets, see Details.
@@ -48,14 +50,18 @@ optional_weights <- function(weights) {
 #' @export
 mlx_mse_loss <- function(predictions, targets, reduction = c("mean", "none", "sum")) {
   reduction <- rlang::arg_match(reduction)
-  nn_mse_loss_(as_loss_input(predictions), as_loss_input(targets), reduction)
+  with_cpp_errors(
+    nn_mse_loss_(as_loss_input(predictions), as_loss_input(targets), reduction)
+  )
 }
 
 #' @rdname losses
 #' @export
 mlx_l1_loss <- function(predictions, targets, reduction = c("mean", "none", "sum")) {
   reduction <- rlang::arg_match(reduction)
-  nn_l1_loss_(as_loss_input(predictions), as_loss_input(targets), reduction)
+  with_cpp_errors(
+    nn_l1_loss_(as_loss_input(predictions), as_loss_input(targets), reduction)
+  )
 }
 
 #' @rdname losses
@@ -70,8 +76,9 @@ mlx_binary_cross_entropy <- function(inputs, targets, weights = NULL,
     targets <- as.numeric(if (is.factor(targets)) as.integer(targets) - 1L else targets)
   }
   targets <- as_loss_input(targets)
-  nn_binary_cross_entropy_(inputs, targets, optional_weights(weights),
-                           with_logits, reduction)
+  with_cpp_errors(nn_binary_cross_entropy_(
+    inputs, targets, optional_weights(weights), with_logits, reduction
+  ))
 }
 
 #' @rdname losses
@@ -99,10 +106,16 @@ mlx_cross_entropy <- function(logits, targets, weights = NULL, axis = -1,
   if (is_probabilities) {
     targets <- as_loss_input(targets)
   } else if (inherits(targets, "mlx_array")) {
+    if (!mlx_dtype(targets) %in% c("int8", "int16", "int32", "int64",
+                                    "uint8", "uint16", "uint32", "uint64")) {
+      targets <- mlx_astype(targets, "int32")
+    }
     targets <- targets - 1L
   } else {
     targets <- one_based_indices(targets, classes, shift = TRUE)
   }
-  nn_cross_entropy_(logits, targets, optional_weights(weights), cpp_axis,
-                    label_smoothing, reduction)
+  with_cpp_errors(nn_cross_entropy_(
+    logits, targets, optional_weights(weights), cpp_axis, label_smoothing,
+    reduction
+  ))
 }

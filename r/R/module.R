@@ -275,7 +275,8 @@ mlx_forward <- function(module, ...) {
   unknown <- setdiff(names(named), input_names)
   if (length(unknown)) {
     cli::cli_abort(c(
-      "unknown input name{?s} {.arg {unknown}} for {.cls {module_type_(ptr)}}.",
+      "Every named input must be an input of {.cls {module_type_(ptr)}}.",
+      "x" = "Unknown: {.arg {unknown}}.",
       "i" = "Its inputs are {.arg {input_names}}."
     ))
   }
@@ -301,7 +302,7 @@ mlx_forward <- function(module, ...) {
     slots[[1]] <- one_based_indices(slots[[1]], rows, arg = "x")
   }
   slots <- lapply(slots, function(x) if (is.null(x) || inherits(x, "mlx_array")) x else as_mlx(x))
-  out <- module_forward_(ptr, slots)
+  out <- with_cpp_errors(module_forward_(ptr, slots))
   if (length(out) == 1) out[[1]] else out
 }
 
@@ -345,7 +346,19 @@ mlx_param_set_values <- function(module, values, strict = TRUE) {
   check_module(module)
   check_bool(strict)
   values <- as_named_arrays(values, module, "values", rlang::current_env())
-  module_update_(module_ptr(module), values, strict)
+  params <- mlx_parameters(module)
+  for (name in intersect(names(values), names(params))) {
+    expected <- mlx_shape(params[[name]])
+    received <- mlx_shape(values[[name]])
+    if (!identical(as.integer(expected), as.integer(received))) {
+      abort_invalid(
+        "{.arg values} must keep each parameter's shape.",
+        "{.val {name}} has shape ({paste(expected, collapse = ', ')}) but the new value has shape ({paste(received, collapse = ', ')}).",
+        rlang::current_env()
+      )
+    }
+  }
+  with_cpp_errors(module_update_(module_ptr(module), values, strict))
   invisible(module)
 }
 
@@ -401,10 +414,12 @@ mlx_load_weights <- function(module, weights, strict = TRUE) {
         "x" = "{.file {weights}} was not found."
       ))
     }
-    module_load_weights_file_(module_ptr(module), path.expand(weights), strict)
+    with_cpp_errors(
+      module_load_weights_file_(module_ptr(module), path.expand(weights), strict)
+    )
   } else {
     values <- as_named_arrays(weights, module, "weights", rlang::current_env())
-    module_load_weights_(module_ptr(module), values, strict)
+    with_cpp_errors(module_load_weights_(module_ptr(module), values, strict))
   }
   invisible(module)
 }
@@ -414,7 +429,8 @@ mlx_load_weights <- function(module, weights, strict = TRUE) {
 mlx_save_weights <- function(module, path) {
   check_module(module)
   check_string(path)
-  module_save_weights_(module_ptr(module), path.expand(path))
+  check_output_path(path)
+  with_cpp_errors(module_save_weights_(module_ptr(module), path.expand(path)))
   invisible(module)
 }
 
@@ -590,6 +606,10 @@ mlx_num_parameters <- function(module, trainable = FALSE) {
 #' @export
 print.mlx_module <- function(x, ...) {
   ptr <- module_ptr(x)
+  if (is.null(tryCatch(module_type_(ptr), error = function(e) NULL))) {
+    cat("<mlx_module> that no longer exists (restored by readRDS()?)\n")
+    return(invisible(x))
+  }
   n <- module_num_parameters_(ptr)
   cat(sprintf(
     "<mlx_module> %s, %s parameters%s\n",
@@ -627,8 +647,14 @@ mlx_save_safetensors <- function(arrays, path) {
     abort_invalid("{.arg arrays} must be a named list of arrays.",
                   "You supplied {received}.", rlang::current_env())
   }
+  duplicated_names <- unique(names(arrays)[duplicated(names(arrays))])
+  if (length(duplicated_names)) {
+    abort_invalid("The names in {.arg arrays} must be unique.",
+                  "Repeated: {.val {duplicated_names}}.", rlang::current_env())
+  }
+  check_output_path(path)
   arrays <- lapply(arrays, function(x) if (inherits(x, "mlx_array")) x else as_mlx(x))
-  save_safetensors_(arrays, path.expand(path))
+  with_cpp_errors(save_safetensors_(arrays, path.expand(path)))
   invisible(path)
 }
 
@@ -640,5 +666,14 @@ mlx_load_safetensors <- function(path) {
     abort_invalid("{.arg path} must be an existing file.",
                   "{.file {path}} was not found.", rlang::current_env())
   }
-  load_safetensors_(path.expand(path))
+  with_cpp_errors(load_safetensors_(path.expand(path)))
+}
+
+# Checks that the folder of an output file exists.
+check_output_path <- function(path, call = rlang::caller_env()) {
+  folder <- dirname(path.expand(path))
+  if (!dir.exists(folder)) {
+    abort_invalid("The folder of {.arg path} must exist.",
+                  "{.file {folder}} was not found.", call)
+  }
 }

@@ -37,9 +37,11 @@ mlx_identity <- function() {
 #'
 #' A lookup table of `num_embeddings` vectors of length `dims`, drawn from
 #' \eqn{N(0, 1 / dims)} as MLX Python does. Indices are 1-based in R,
-#' however the layer is reached. [mlx_forward()] checks the range of indices
-#' given as R vectors, matrices or factors; like MLX Python, it does not
-#' check MLX integer arrays (that would force their evaluation).
+#' however the layer is reached; indices saved by Python are 0-based and
+#' need 1 added. [mlx_forward()] checks the range of indices given as R
+#' vectors, matrices or factors. MLX integer arrays cannot be checked without
+#' forcing their evaluation, so an index outside `[1, num_embeddings]` there
+#' gives a row of `NaN` (MLX Python reads outside the table instead).
 #'
 #' @param num_embeddings Number of rows of the table.
 #' @param dims Length of each embedding vector.
@@ -196,6 +198,7 @@ check_probability <- function(x, arg = rlang::caller_arg(x),
 # through unchecked (shifted when `shift`).
 one_based_indices <- function(x, n, shift = FALSE, arg = rlang::caller_arg(x),
                               call = rlang::caller_env()) {
+  force(arg)
   if (inherits(x, "mlx_array")) {
     return(if (shift) x - 1L else x)
   }

@@ -12,7 +12,8 @@
 #' - `mlx_optimizer_adamw()`: Adam with decoupled weight decay, \eqn{w
 #'   \leftarrow w (1 - \lambda \delta)} before the Adam step.
 #'
-#' @param learning_rate The learning rate \eqn{\lambda}: a positive number.
+#' @param learning_rate The learning rate \eqn{\lambda}: a non-negative
+#'   number.
 #'   Required, as in MLX Python.
 #' @param momentum Momentum \eqn{\mu}. Default: 0.
 #' @param weight_decay Weight decay \eqn{\delta}. Default: 0 for SGD, 0.01
@@ -74,7 +75,7 @@ mlx_optimizer_sgd <- function(learning_rate, momentum = 0, weight_decay = 0,
   check_number(dampening)
   check_bool(nesterov)
   new_optimizer(
-    optimizer_sgd_(learning_rate, momentum, weight_decay, dampening, nesterov),
+    with_cpp_errors(optimizer_sgd_(learning_rate, momentum, weight_decay, dampening, nesterov)),
     "sgd",
     list(learning_rate = learning_rate, momentum = momentum,
          weight_decay = weight_decay, dampening = dampening,
@@ -91,7 +92,7 @@ mlx_optimizer_adam <- function(learning_rate, betas = c(0.9, 0.999),
   check_number(eps)
   check_bool(bias_correction)
   new_optimizer(
-    optimizer_adam_(learning_rate, betas, eps, bias_correction),
+    with_cpp_errors(optimizer_adam_(learning_rate, betas, eps, bias_correction)),
     "adam",
     list(learning_rate = learning_rate, betas = betas, eps = eps,
          bias_correction = bias_correction)
@@ -109,7 +110,7 @@ mlx_optimizer_adamw <- function(learning_rate, betas = c(0.9, 0.999),
   check_number(weight_decay)
   check_bool(bias_correction)
   new_optimizer(
-    optimizer_adamw_(learning_rate, betas, eps, weight_decay, bias_correction),
+    with_cpp_errors(optimizer_adamw_(learning_rate, betas, eps, weight_decay, bias_correction)),
     "adamw",
     list(learning_rate = learning_rate, betas = betas, eps = eps,
          weight_decay = weight_decay, bias_correction = bias_correction)
@@ -157,7 +158,7 @@ mlx_optimizer_update <- function(optimizer, module, grads) {
     abort_invalid("{.arg grads} must be a list named by parameter names.",
                   "You supplied {received}.", rlang::current_env())
   }
-  optimizer_update_(optimizer$ptr, module_ptr(module), grads)
+  with_cpp_errors(optimizer_update_(optimizer$ptr, module_ptr(module), grads))
   invisible(module)
 }
 

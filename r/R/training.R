@@ -51,7 +51,7 @@ mlx_value_and_grad <- function(module, fn) {
     args <- lapply(list(...), function(x) {
       if (is.factor(x) || is.numeric(x) || is.logical(x)) as_batch_array(x) else x
     })
-    out <- value_and_grad_(module, fn, args)
+    out <- with_cpp_errors(value_and_grad_(module, fn, args))
     value <- if (length(out[[1]]) == 1) out[[1]][[1]] else out[[1]]
     list(value = value, grads = out[[2]])
   }
@@ -95,7 +95,7 @@ mlx_train_step <- function(module, optimizer, fn, compile = TRUE) {
   ptr <- train_step_new_(module, optimizer$ptr, fn, compile)
   step <- function(...) {
     batch <- lapply(list(...), as_batch_array)
-    out <- train_step_call_(ptr, batch, TRUE)
+    out <- with_cpp_errors(train_step_call_(ptr, batch, TRUE))
     if (length(out) == 1) out[[1]] else out
   }
   structure(step, class = "mlx_train_step")

@@ -1,6 +1,8 @@
 // Constructors of the built-in layers and the functional activations.
 #include "rmlx_module.h"
 
+#include <limits>
+
 #include "rmlx/nn/activations.h"
 #include "rmlx/nn/containers.h"
 #include "rmlx/nn/dropout.h"
@@ -34,12 +36,26 @@ namespace {
 // MLX's 0-based ones, so indices are 1-based however the layer is reached
 // (directly, or inside a Sequential or a module written in R). Its
 // parameters are those of nn::Embedding, so weights still match MLX Python.
+// An index outside [1, num_embeddings] gives a row of NaN instead of a read
+// outside the table, which MLX's gather does not check.
 class OneBasedEmbedding : public nn::Embedding {
  public:
   using nn::Embedding::Embedding;
   mx::array forward(const mx::array& x) override {
-    return nn::Embedding::forward(
-        mx::subtract(x, mx::array(1, x.dtype())));
+    if (!mx::issubdtype(x.dtype(), mx::integer)) {
+      return nn::Embedding::forward(x);
+    }
+    int rows = param("weight").shape(0);
+    mx::array index = mx::subtract(x, mx::array(1, x.dtype()));
+    mx::array valid = mx::logical_and(
+        mx::greater_equal(index, mx::array(0, x.dtype())),
+        mx::less(index, mx::array(rows, x.dtype())));
+    mx::array safe = mx::where(valid, index, mx::array(0, x.dtype()));
+    mx::array out = nn::Embedding::forward(safe);
+    return mx::where(
+        mx::expand_dims(valid, -1),
+        out,
+        mx::array(std::numeric_limits<float>::quiet_NaN(), out.dtype()));
   }
 };
 

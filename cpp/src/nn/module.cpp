@@ -79,10 +79,21 @@ void Module::register_parameter(const std::string& name, mx::array value) {
   register_value(name, Value(std::move(value)));
 }
 
-void Module::register_module(const std::string& name, ModulePtr module) {
+void Module::check_not_ancestor(const ModulePtr& module) {
   if (!module) {
     throw std::invalid_argument("[Module] Cannot register a null module.");
   }
+  for (const auto& [path, m] : module->named_modules()) {
+    if (m.get() == this) {
+      throw std::invalid_argument(
+          "[" + type_name() + "] A module cannot contain itself, directly "
+          "or through its children.");
+    }
+  }
+}
+
+void Module::register_module(const std::string& name, ModulePtr module) {
+  check_not_ancestor(module);
   register_value(name, Value(std::move(module)));
 }
 
@@ -91,9 +102,7 @@ void Module::register_modules(
     const std::vector<ModulePtr>& modules) {
   Value::List list;
   for (const auto& m : modules) {
-    if (!m) {
-      throw std::invalid_argument("[Module] Cannot register a null module.");
-    }
+    check_not_ancestor(m);
     list.emplace_back(m);
   }
   register_value(name, Value(std::move(list)));

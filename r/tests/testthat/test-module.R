@@ -155,7 +155,7 @@ test_that("readRDS module gives an R error", {
   restored <- readRDS(path)
   expect_error(mlx_forward(restored, matrix(1, 2, 3)), "readRDS")
   expect_error(mlx_parameters(restored), "readRDS")
-  expect_error(print(restored))
+  expect_output(print(restored), "no longer exists")
 })
 
 test_that("set.seed makes weights reproducible", {
@@ -194,4 +194,46 @@ test_that("set_dtype converts parameters", {
 test_that("check_module rejects non-modules", {
   expect_error(mlx_parameters(list()), "MLX module")
   expect_error(mlx_forward(1, 2), "MLX module")
+})
+
+test_that("module cannot contain itself", {
+  self_holder <- mlx_module("SelfHolder",
+    initialize = function() self$me <- self,
+    forward = function(x) x
+  )
+  expect_error(self_holder(), "cannot contain itself")
+  outer <- mlx_sequential(mlx_linear(2, 2))
+  holder <- mlx_module("Holder",
+    initialize = function(child) self$child <- child,
+    forward = function(x) x
+  )
+  inner <- holder(outer)
+  expect_no_error(holder(outer))
+  wrapper <- holder(inner)
+  expect_error(inner$loop <- wrapper, "cannot contain itself")
+})
+
+test_that("param_set_values rejects new shapes", {
+  layer <- mlx_linear(4, 1)
+  expect_error(
+    mlx_param_set_values(layer, list(weight = matrix(0, 2, 4))),
+    "keep each parameter's shape"
+  )
+  expect_error(mlx_param_set_values(layer, list(bias = 1:2)), "shape")
+  expect_equal(dim(mlx_parameters(layer)$weight), c(1L, 4L))
+})
+
+test_that("forward names unknown inputs", {
+  layer <- mlx_linear(3, 1)
+  expect_error(mlx_forward(layer, foo = matrix(1, 5, 3)), "Unknown")
+  expect_error(mlx_forward(layer, matrix(1, 4, 4)), class = "rmlx_error_mlx")
+})
+
+test_that("save needs an existing folder", {
+  missing_folder <- file.path(tempdir(), "no-such-folder", "w.safetensors")
+  expect_error(mlx_save_weights(mlx_linear(2, 1), missing_folder), "must exist")
+  expect_error(
+    mlx_save_safetensors(list(a = 1, a = 2), tempfile(fileext = ".safetensors")),
+    "unique"
+  )
 })

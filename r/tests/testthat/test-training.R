@@ -148,3 +148,38 @@ test_that("embedding cross entropy gradient matches finite differences", {
   expect_grad_matches_fd(model, loss, indices, labels, h = 1e-3,
                          tolerance = 1e-4)
 })
+
+test_that("step gives NaN loss for labels out of range", {
+  set.seed(3)
+  model <- mlx_sequential(mlx_linear(4, 3))
+  loss_fn <- function(model, x, y) {
+    mlx_cross_entropy(mlx_forward(model, x), y, reduction = "mean")
+  }
+  step <- mlx_train_step(model, mlx_optimizer_sgd(learning_rate = 0), loss_fn)
+  x <- matrix(rnorm(40), 10, 4)
+  expect_true(is.nan(as.numeric(step(x, rep(5L, 10)))))
+  expect_true(is.nan(as.numeric(step(x, rep(0L, 10)))))
+  expect_false(is.nan(as.numeric(step(x, rep(3L, 10)))))
+})
+
+test_that("step accepts whole-number double labels", {
+  set.seed(3)
+  model <- mlx_sequential(mlx_linear(4, 3))
+  loss_fn <- function(model, x, y) {
+    mlx_cross_entropy(mlx_forward(model, x), y, reduction = "mean")
+  }
+  x <- matrix(rnorm(40), 10, 4)
+  labels <- c(1, 2, 3, 1, 2, 3, 1, 2, 3, 1)
+  direct <- as.numeric(mlx_cross_entropy(mlx_forward(model, x), labels,
+                                         reduction = "mean"))
+  step <- mlx_train_step(model, mlx_optimizer_sgd(learning_rate = 0), loss_fn)
+  expect_equal(as.numeric(step(x, labels)), direct, tolerance = 1e-6)
+})
+
+test_that("embedding gives NaN rows out of range", {
+  embedding <- mlx_embedding(5, 2)
+  out <- as.array(mlx_forward(embedding, as_mlx(c(7L, 0L, 5L))))
+  expect_true(all(is.nan(out[1, ])))
+  expect_true(all(is.nan(out[2, ])))
+  expect_false(any(is.nan(out[3, ])))
+})

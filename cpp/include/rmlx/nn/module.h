@@ -80,7 +80,10 @@ class Module : public std::enable_shared_from_this<Module> {
   /** Stores a parameter under a local name; replaces one of that name. */
   void register_parameter(const std::string& name, mx::array value);
 
-  /** Stores a child module under a local name. */
+  /**
+   * Stores a child module under a local name. Throws std::invalid_argument
+   * for a null module or one that contains this module (a cycle).
+   */
   void register_module(const std::string& name, ModulePtr module);
 
   /** Stores a list of child modules, flattened as name.0, name.1, ... */
@@ -209,6 +212,7 @@ class Module : public std::enable_shared_from_this<Module> {
   std::set<std::string> no_grad_;
 
  private:
+  void check_not_ancestor(const ModulePtr& module);
   void flatten(
       const std::string& prefix,
       bool trainable_only,
