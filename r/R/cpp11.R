@@ -108,6 +108,10 @@ mlx_blas_library_ <- function() {
   .Call(`_Rmlx_mlx_blas_library_`)
 }
 
+mlx_batches_ <- function(inputs, order, batch_size, drop_last) {
+  .Call(`_Rmlx_mlx_batches_`, inputs, order, batch_size, drop_last)
+}
+
 random_seed_ <- function(seed) {
   invisible(.Call(`_Rmlx_random_seed_`, seed))
 }

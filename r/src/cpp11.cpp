@@ -195,6 +195,13 @@ extern "C" SEXP _Rmlx_mlx_blas_library_() {
     return cpp11::as_sexp(mlx_blas_library_());
   END_CPP11
 }
+// data.cpp
+cpp11::list mlx_batches_(cpp11::list inputs, cpp11::integers order, int batch_size, bool drop_last);
+extern "C" SEXP _Rmlx_mlx_batches_(SEXP inputs, SEXP order, SEXP batch_size, SEXP drop_last) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(mlx_batches_(cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(inputs), cpp11::as_cpp<cpp11::decay_t<cpp11::integers>>(order), cpp11::as_cpp<cpp11::decay_t<int>>(batch_size), cpp11::as_cpp<cpp11::decay_t<bool>>(drop_last)));
+  END_CPP11
+}
 // layers.cpp
 void random_seed_(double seed);
 extern "C" SEXP _Rmlx_random_seed_(SEXP seed) {
@@ -608,6 +615,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_mlx_arange_",                  (DL_FUNC) &_Rmlx_mlx_arange_,                  5},
     {"_Rmlx_mlx_argreduce_",               (DL_FUNC) &_Rmlx_mlx_argreduce_,               4},
     {"_Rmlx_mlx_astype_",                  (DL_FUNC) &_Rmlx_mlx_astype_,                  2},
+    {"_Rmlx_mlx_batches_",                 (DL_FUNC) &_Rmlx_mlx_batches_,                 4},
     {"_Rmlx_mlx_binary_",                  (DL_FUNC) &_Rmlx_mlx_binary_,                  3},
     {"_Rmlx_mlx_blas_library_",            (DL_FUNC) &_Rmlx_mlx_blas_library_,            0},
     {"_Rmlx_mlx_concatenate_",             (DL_FUNC) &_Rmlx_mlx_concatenate_,             2},

@@ -1,4 +1,5 @@
 #include "rmlx/optimizers/optimizers.h"
+#include "rmlx/optimizers/fused.h"
 
 #include <optional>
 #include <sstream>
@@ -296,44 +297,52 @@ mx::array Adam::apply_single(
     const mx::array& gradient,
     const mx::array& parameter,
     ParameterState& state) {
+  return apply_adam(gradient, parameter, state, std::nullopt);
+}
+
+mx::array Adam::apply_adam(
+    const mx::array& gradient,
+    const mx::array& parameter,
+    ParameterState& state,
+    const std::optional<mx::array>& decay) {
   auto dtype = gradient.dtype();
   auto lr = mx::astype(learning_rate(), dtype);
   auto [b1, b2] = betas_;
-
-  const auto& m_old = state.at("m");
-  const auto& v_old = state.at("v");
-  auto m = mx::add(
-      mx::multiply(weak_scalar(b1, m_old), m_old),
-      mx::multiply(weak_scalar(1 - b1, gradient), gradient));
-  auto v = mx::add(
-      mx::multiply(weak_scalar(b2, v_old), v_old),
-      mx::multiply(weak_scalar(1 - b2, gradient), mx::square(gradient)));
-  state.insert_or_assign("m", m);
-  state.insert_or_assign("v", v);
-
-  if (!bias_correction_) {
-    auto denominator = mx::add(mx::sqrt(v), weak_scalar(eps_, v));
-    return mx::subtract(
-        parameter, mx::divide(mx::multiply(lr, m), denominator));
-  }
-
-  // MLX Python computes beta ** step in float32, whatever the gradient dtype.
-  auto step = mx::astype(this->step(), mx::float32);
   auto one = mx::array(1.0f);
-  auto c1 = mx::astype(
-      mx::divide(
-          lr,
-          mx::subtract(
-              one, mx::power(mx::array(static_cast<float>(b1)), step))),
-      dtype);
-  auto c2 = mx::astype(
-      mx::rsqrt(mx::subtract(
-          one, mx::power(mx::array(static_cast<float>(b2)), step))),
-      dtype);
-  auto numerator = mx::multiply(c1, m);
-  auto scaled = mx::multiply(mx::sqrt(v), c2);
-  auto denominator = mx::add(scaled, weak_scalar(eps_, scaled));
-  return mx::subtract(parameter, mx::divide(numerator, denominator));
+
+  // a, c and d of adam_step(): the step size, the scale of sqrt(v) and the
+  // decay factor of the parameter.
+  mx::array a = lr;
+  mx::array c = one;
+  if (bias_correction_) {
+    // MLX Python computes beta ** step in float32, whatever the gradient
+    // dtype.
+    auto step = mx::astype(this->step(), mx::float32);
+    a = mx::astype(
+        mx::divide(
+            lr,
+            mx::subtract(
+                one, mx::power(mx::array(static_cast<float>(b1)), step))),
+        dtype);
+    c = mx::astype(
+        mx::rsqrt(mx::subtract(
+            one, mx::power(mx::array(static_cast<float>(b2)), step))),
+        dtype);
+  }
+  auto outputs = adam_step(
+      parameter,
+      gradient,
+      state.at("m"),
+      state.at("v"),
+      a,
+      c,
+      decay.value_or(one),
+      b1,
+      b2,
+      eps_);
+  state.insert_or_assign("m", outputs[1]);
+  state.insert_or_assign("v", outputs[2]);
+  return outputs[0];
 }
 
 // AdamW
@@ -354,7 +363,7 @@ mx::array AdamW::apply_single(
   auto lr = mx::astype(learning_rate(), gradient.dtype());
   auto decay = mx::multiply(lr, weak_scalar(weight_decay_, lr));
   auto scale = mx::subtract(weak_scalar(1.0, decay), decay);
-  return Adam::apply_single(gradient, mx::multiply(parameter, scale), state);
+  return apply_adam(gradient, parameter, state, scale);
 }
 
 } // namespace rmlx::optimizers

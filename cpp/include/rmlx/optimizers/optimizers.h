@@ -7,6 +7,7 @@
 #include <concepts>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -268,6 +269,16 @@ class Adam : public Optimizer {
       const mx::array& gradient,
       const mx::array& parameter,
       ParameterState& state) override;
+
+  /**
+   * Runs one Adam step through adam_step(); `decay`, when given, multiplies
+   * the parameter first (AdamW's decoupled weight decay).
+   */
+  mx::array apply_adam(
+      const mx::array& gradient,
+      const mx::array& parameter,
+      ParameterState& state,
+      const std::optional<mx::array>& decay);
 
  private:
   std::array<double, 2> betas_;
