@@ -3,7 +3,8 @@
 # Usage: Rscript bench/mlp_rmlx.R [EPOCHS]   (default 3)
 # Prints one line: `rmlx epoch_s=<median seconds> loss=<last epoch mean>`.
 # It mirrors mlp_mlx.py step for step: a new permutation of the training
-# rows each epoch, n %/% 128 steps over consecutive slices of it, a
+# rows each epoch, applied once (mlx_batches()), n %/% 128 steps over
+# consecutive slices of the shuffled copy, a
 # compiled training step that evaluates the model, optimizer state and loss,
 # and a lazy running sum of the losses evaluated once at the epoch's end.
 suppressPackageStartupMessages(library(Rmlx))
@@ -33,12 +34,11 @@ now <- function() as.numeric(Sys.time())
 steps <- n %/% batch
 times <- numeric(epochs)
 for (epoch in seq_len(epochs)) {
-  perm <- sample.int(n)
   start <- now()
+  batches <- mlx_batches(x_all, y_all, batch_size = batch)
   total <- as_mlx(0)
-  for (s in seq_len(steps)) {
-    index <- perm[((s - 1L) * batch + 1L):(s * batch)]
-    loss <- step(x_all[index, ], y_all[index])
+  for (b in batches) {
+    loss <- step(b[[1]], b[[2]])
     total <- total + loss
   }
   mlx_eval(total)

@@ -36,11 +36,12 @@ def main():
     for _ in range(EPOCHS):
         perm = torch.from_numpy(rng.permutation(n))
         start = time.perf_counter()
+        # Shuffle once per epoch; each batch is then a slice (a view).
+        xs, ys = x_all[perm], y_all[perm]
         total = 0.0
         for i in range(0, n - BATCH + 1, BATCH):
-            idx = perm[i : i + BATCH]
             optimizer.zero_grad()
-            loss = loss_fn(model(x_all[idx]), y_all[idx])
+            loss = loss_fn(model(xs[i : i + BATCH]), ys[i : i + BATCH])
             loss.backward()
             optimizer.step()
             total += loss.item()

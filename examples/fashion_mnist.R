@@ -39,10 +39,9 @@ x_train <- as_mlx(data$train$x)
 y_train <- as_mlx(as.integer(data$train$y))
 x_test <- as_mlx(data$test$x)
 y_test <- as.integer(data$test$y)
-n <- nrow(data$train$x)
 cat(sprintf(
   "Fashion-MNIST: %d training and %d test images, %d classes\n",
-  n, length(y_test), nlevels(data$train$y)
+  nrow(data$train$x), length(y_test), nlevels(data$train$y)
 ))
 
 model <- mlx_sequential(
@@ -65,23 +64,20 @@ accuracy <- function() {
   mean(predicted == y_test)
 }
 
-batches <- n %/% opts$batch_size
 for (epoch in seq_len(opts$epochs)) {
   started <- Sys.time()
-  order <- sample.int(n)
-  total <- 0
-  cli::cli_progress_bar(sprintf("epoch %d", epoch), total = batches)
-  for (b in seq_len(batches)) {
-    index <- order[((b - 1) * opts$batch_size + 1):(b * opts$batch_size)]
-    loss <- step(x_train[index, ], y_train[index])
-    total <- total + as.numeric(loss)
+  batches <- mlx_batches(x_train, y_train, batch_size = opts$batch_size)
+  total <- as_mlx(0)
+  cli::cli_progress_bar(sprintf("epoch %d", epoch), total = length(batches))
+  for (batch in batches) {
+    total <- total + step(batch[[1]], batch[[2]])
     cli::cli_progress_update()
   }
   cli::cli_progress_done()
   seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))
   cat(sprintf(
     "epoch %2d  train loss %.4f  test accuracy %.4f  (%.1f s)\n",
-    epoch, total / batches, accuracy(), seconds
+    epoch, as.numeric(total) / length(batches), accuracy(), seconds
   ))
 }
 

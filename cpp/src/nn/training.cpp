@@ -154,19 +154,31 @@ void TrainStep::rebuild() {
   // The state must exist before tracing so that its arrays are inputs.
   optimizer_->init(model_->trainable_parameters());
   layout_ = current_layout();
+  for (const auto& [layout, fn] : compiled_) {
+    if (layout == *layout_) {
+      step_fn_ = fn;
+      return;
+    }
+  }
 
-  auto step = [this](const std::vector<mx::array>& inputs) {
-    return run(inputs);
+  auto step = [this, layout = *layout_](const std::vector<mx::array>& inputs) {
+    return run(layout, inputs);
   };
   if (compile_) {
     step_fn_ = mx::compile(step);
   } else {
     step_fn_ = step;
   }
+  constexpr size_t max_cached = 8;
+  if (compiled_.size() == max_cached) {
+    compiled_.erase(compiled_.begin());
+  }
+  compiled_.emplace_back(*layout_, step_fn_);
 }
 
-std::vector<mx::array> TrainStep::run(const std::vector<mx::array>& inputs) {
-  const auto& layout = *layout_;
+std::vector<mx::array> TrainStep::run(
+    const Layout& layout,
+    const std::vector<mx::array>& inputs) {
   auto num_parameters = layout.parameter_names.size();
   auto num_state = layout.state_names.size();
   auto first_state = inputs.begin() + num_parameters;

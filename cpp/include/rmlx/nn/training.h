@@ -125,9 +125,14 @@ class TrainStep {
     bool operator==(const Layout&) const = default;
   };
 
+  using StepFn =
+      std::function<std::vector<mx::array>(const std::vector<mx::array>&)>;
+
   Layout current_layout() const;
   void rebuild();
-  std::vector<mx::array> run(const std::vector<mx::array>& inputs);
+  std::vector<mx::array> run(
+      const Layout& layout,
+      const std::vector<mx::array>& inputs);
 
   ModulePtr model_;
   std::shared_ptr<optimizers::Optimizer> optimizer_;
@@ -135,7 +140,11 @@ class TrainStep {
   bool compile_;
   mx::array key_;
   std::optional<Layout> layout_;
-  std::function<std::vector<mx::array>(const std::vector<mx::array>&)> step_fn_;
+  StepFn step_fn_;
+  // Functions compiled for earlier layouts, so that switching back and forth
+  // (training mode for steps, evaluation mode between epochs) traces each
+  // layout once.
+  std::vector<std::pair<Layout, StepFn>> compiled_;
 };
 
 } // namespace rmlx::nn
