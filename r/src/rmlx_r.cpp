@@ -1,6 +1,8 @@
 #include "rmlx_r.h"
 
+#include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <stdexcept>
 #include <utility>
 
@@ -35,7 +37,40 @@ const std::array<std::pair<const char*, mx::Dtype>, 14> dtype_names = {{
 
 }  // namespace
 
+namespace {
+
+// MLX memory is freed when R's garbage collector finalizes the arrays that
+// hold it, but R sizes its collections by its own heap, which these small
+// external pointers barely touch. So once MLX's active memory has grown by
+// this many bytes since the last collection, the next new array runs one.
+// RMLX_GC_THRESHOLD_MB sets it (default 1024, 0 turns it off).
+size_t gc_threshold_bytes() {
+  static const size_t threshold = [] {
+    const char* env = std::getenv("RMLX_GC_THRESHOLD_MB");
+    double mb = env != nullptr ? std::atof(env) : 1024.0;
+    return static_cast<size_t>(std::max(mb, 0.0) * 1024 * 1024);
+  }();
+  return threshold;
+}
+
+size_t memory_after_last_gc = 0;
+
+void collect_if_memory_grew() {
+  size_t threshold = gc_threshold_bytes();
+  if (threshold == 0) {
+    return;
+  }
+  size_t active = mx::get_active_memory();
+  if (active > memory_after_last_gc + threshold) {
+    R_gc();
+    memory_after_last_gc = mx::get_active_memory();
+  }
+}
+
+}  // namespace
+
 SEXP rmlx_wrap_array(mx::array a) {
+  collect_if_memory_grew();
   auto* heap = new mx::array(std::move(a));
   SEXP ptr = PROTECT(R_MakeExternalPtr(heap, R_NilValue, R_NilValue));
   R_RegisterCFinalizerEx(ptr, finalize_array, TRUE);

@@ -237,3 +237,15 @@ test_that("save needs an existing folder", {
     "unique"
   )
 })
+
+test_that("MLX memory is collected as it grows", {
+  # Each array holds 100 MB that only R's collector can free; without the
+  # memory-triggered collection 30 of them would hold 3 GB.
+  peak <- 0
+  for (i in 1:30) {
+    z <- mlx_zeros(c(5000, 5000)) + i
+    mlx_eval(z)
+    peak <- max(peak, Rmlx:::mlx_active_memory_())
+  }
+  expect_lt(peak, 1.6e9)
+})
