@@ -2,8 +2,9 @@
 #'
 #' Shuffles the rows (the first axis) of one or more arrays with R's random
 #' number generator, so [set.seed()] reproduces the order, and cuts them into
-#' batches. Each input is gathered once per call and the batches are views of
-#' that copy, which is much faster than gathering every batch with `x[i, ]`.
+#' batches. The rows are copied once per call into a shuffled copy, and the
+#' batches are views of it: much faster than gathering every batch with
+#' `x[i, ]`, at the cost of one copy of the data while the batches exist.
 #'
 #' @param ... Arrays with the same number of rows: MLX arrays, R arrays or
 #'   vectors (converted with [as_mlx()]) or factors (their 1-based integer
