@@ -104,6 +104,12 @@ NULL
 #' @export
 Ops.mlx_array <- function(e1, e2) {
   op <- .Generic
+  # The common case, two MLX arrays and an arithmetic or comparison
+  # operator, skips the operand checks below.
+  if (!missing(e2) && inherits(e1, "mlx_array") && inherits(e2, "mlx_array") &&
+      !op %in% c("&", "|")) {
+    return(mlx_binary_(op, e1, e2))
+  }
   call <- rlang::caller_env()
   if (missing(e2)) {
     return(switch(op,

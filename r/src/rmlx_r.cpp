@@ -74,7 +74,12 @@ SEXP rmlx_wrap_array(mx::array a) {
   auto* heap = new mx::array(std::move(a));
   SEXP ptr = PROTECT(R_MakeExternalPtr(heap, R_NilValue, R_NilValue));
   R_RegisterCFinalizerEx(ptr, finalize_array, TRUE);
-  Rf_setAttrib(ptr, R_ClassSymbol, Rf_mkString("mlx_array"));
+  static SEXP class_name = [] {
+    SEXP name = Rf_mkString("mlx_array");
+    R_PreserveObject(name);
+    return name;
+  }();
+  Rf_setAttrib(ptr, R_ClassSymbol, class_name);
   UNPROTECT(1);
   return ptr;
 }
