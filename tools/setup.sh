@@ -33,10 +33,12 @@ if ((${#missing[@]})); then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-python="${PYTHON:-python3}"
+# The interpreter that creates the virtual environment. PYTHON is not used
+# here: the driver points it at the environment's own interpreter.
+base_python="${RMLX_BASE_PYTHON:-python3}"
 if [[ ! -x "$venv/bin/python" ]]; then
   echo "setup: creating the virtual environment $venv"
-  "$python" -m venv "$venv"
+  "$base_python" -m venv "$venv"
 fi
 
 if ! "$venv/bin/python" -c "import mlx.core as mx; assert mx.__version__ == '0.32.4'" 2>/dev/null; then
