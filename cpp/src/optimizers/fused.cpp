@@ -221,8 +221,8 @@ std::vector<mx::array> adam_step(
     return mx::reshape(mx::astype(x, mx::float32, stream), {}, stream);
   };
   // Zero-initialised state is a broadcast scalar until first written, so
-  // the kernel gets row-contiguous copies; contiguous() of an array that
-  // already is one shares its buffer.
+  // the kernel gets row-contiguous copies. For an array that already is
+  // row-contiguous, contiguous() shares its buffer.
   auto dense = [&](const mx::array& x) {
     return mx::contiguous(x, false, stream);
   };
