@@ -1,5 +1,7 @@
 #include "rmlx/nn/module.h"
 
+#include "layer_utils.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <sstream>
@@ -44,16 +46,6 @@ void check_local_name(const std::string& name) {
         << "but received '" << name << "'.";
     throw std::invalid_argument(msg.str());
   }
-}
-
-std::string shape_string(const mx::Shape& shape) {
-  std::ostringstream os;
-  os << "(";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    os << (i ? ", " : "") << shape[i];
-  }
-  os << (shape.size() == 1 ? ",)" : ")");
-  return os.str();
 }
 
 bool has_suffix(const std::string& s, const std::string& suffix) {
@@ -313,9 +305,9 @@ void Module::load_weights(const NamedArrays& weights, bool strict) {
     }
     if (it->second->shape() != p.shape()) {
       throw std::invalid_argument(
-          "[Module.load_weights] Expected shape " + shape_string(p.shape()) +
+          "[Module.load_weights] Expected shape " + detail::shape_string(p.shape()) +
           " for '" + name + "' but received shape " +
-          shape_string(it->second->shape()) + ".");
+          detail::shape_string(it->second->shape()) + ".");
     }
     given.erase(it);
   }
