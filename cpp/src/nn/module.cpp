@@ -305,8 +305,9 @@ void Module::load_weights(const NamedArrays& weights, bool strict) {
     }
     if (it->second->shape() != p.shape()) {
       throw std::invalid_argument(
-          "[Module.load_weights] Expected shape " + detail::shape_string(p.shape()) +
-          " for '" + name + "' but received shape " +
+          "[Module.load_weights] Expected shape " +
+          detail::shape_string(p.shape()) + " for '" + name +
+          "' but received shape " +
           detail::shape_string(it->second->shape()) + ".");
     }
     given.erase(it);
