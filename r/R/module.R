@@ -171,7 +171,7 @@ names.mlx_module <- function(x) {
 #'     self$out <- mlx_linear(n_hidden, n_out)
 #'   },
 #'   forward = function(x) {
-#'     mlx_forward(self$out, mlx_relu(mlx_forward(self$hidden, x)))
+#'     mlx_forward(self$out, mlx_act_relu(mlx_forward(self$hidden, x)))
 #'   }
 #' )
 #' model <- mlp(4, 8, 2)

@@ -7,7 +7,8 @@
 #' @param input_dims Size of each input's last dimension.
 #' @param output_dims Size of each output's last dimension.
 #' @param bias If `TRUE` (the default), the layer has a bias.
-#' @section Shape: input `(..., input_dims)`, output `(..., output_dims)`.
+#' @section Shape:
+#' Input `(..., input_dims)`, output `(..., output_dims)`.
 #' @return An MLX module of class `mlx_linear`.
 #' @examples
 #' layer <- mlx_linear(3, 2)
@@ -46,7 +47,8 @@ mlx_identity <- function() {
 #' @param num_embeddings Number of rows of the table.
 #' @param dims Length of each embedding vector.
 #' @return An MLX module of class `mlx_embedding`.
-#' @section Shape: input any shape of indices, output `(..., dims)`.
+#' @section Shape:
+#' Input any shape of indices, output `(..., dims)`.
 #' @examples
 #' emb <- mlx_embedding(10, 4)
 #' mlx_forward(emb, c(1L, 10L))
@@ -138,7 +140,8 @@ mlx_layer_norm <- function(dims, eps = 1e-5, affine = TRUE, bias = TRUE) {
 #' @param affine If `TRUE` (the default), learn `weight` and `bias`.
 #' @param track_running_stats If `TRUE` (the default), keep running
 #'   statistics for evaluation mode.
-#' @section Shape: input `(N, C)`, `(N, L, C)` or `(N, H, W, C)`.
+#' @section Shape:
+#' Input `(N, C)`, `(N, L, C)` or `(N, H, W, C)`.
 #' @return An MLX module of class `mlx_batch_norm`.
 #' @examples
 #' bn <- mlx_batch_norm(3)
