@@ -228,3 +228,12 @@ index_positions <- function(index, extent, axis, call) {
   }
   as.integer(selected - 1)
 }
+
+#' @export
+`[<-.mlx_array` <- function(x, ..., value) {
+  abort_invalid(
+    "MLX arrays cannot be modified in place.",
+    "Convert with {.fn as.array}, change the R array and convert back with {.fn as_mlx}, or build the new values with MLX operations.",
+    rlang::current_env()
+  )
+}

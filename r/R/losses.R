@@ -15,7 +15,9 @@
 #'   \bar{x}}. Default reduction `"none"`, as in MLX Python.
 #'
 #' Class labels in `targets` are 1-based, as R's are: a factor, or whole
-#' numbers in `[1, C]`; they are checked when given as R data. An MLX array
+#' numbers in `[1, C]`; they are checked when given as R data to this
+#' function (a training step converts its arguments first: see
+#' [mlx_train_step()]). An MLX array
 #' is taken as 1-based labels (converted to integers if it is floating
 #' point) and cannot be checked without forcing its evaluation, which a
 #' compiled training step cannot do: a label outside `[1, C]` gives a `NaN`

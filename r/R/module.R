@@ -118,6 +118,21 @@ set_module_value <- function(x, name, value) {
     all(vapply(value, is_mlx_module, logical(1)))
   is_array_list <- is.list(value) && !is.object(value) && length(value) > 0 &&
     all(vapply(value, inherits, logical(1), "mlx_array"))
+  if ((is_module_list || is_array_list) && !is.null(names(value))) {
+    abort_invalid(
+      "A list of modules or arrays stored in a module must be unnamed.",
+      "{.code ${name}} has names {.val {names(value)}}; parameters in lists are named by position ({.code {name}.0}, ...), as MLX Python names list entries.",
+      NULL
+    )
+  }
+  if (!is_module_list && !is_array_list && is.list(value) && !is.object(value) &&
+      contains_mlx_objects(value)) {
+    abort_invalid(
+      "A list stored in a module must contain only MLX modules or only MLX arrays.",
+      "{.code ${name}} mixes them, or nests lists; put each group in a module of its own (see {.fn mlx_module}).",
+      NULL
+    )
+  }
   if (is_mlx_module(value)) {
     module_set_module_(ptr, name, module_ptr(value))
     children[[name]] <- list(value)
@@ -138,6 +153,15 @@ set_module_value <- function(x, name, value) {
   }
   assign(".children", children, envir = x)
   x
+}
+
+# TRUE when a list holds an MLX module or array at any depth.
+contains_mlx_objects <- function(x) {
+  if (is_mlx_module(x) || inherits(x, "mlx_array")) {
+    return(TRUE)
+  }
+  is.list(x) && !is.object(x) &&
+    any(vapply(x, contains_mlx_objects, logical(1)))
 }
 
 #' @export

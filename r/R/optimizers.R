@@ -168,7 +168,9 @@ mlx_optimizer_update <- function(optimizer, module, grads) {
 #' the first update, as MLX counts), `learning_rate` and each parameter's
 #' arrays as `"<parameter>.<name>"` (e.g. `"layers.0.weight.m"`).
 #' `mlx_optimizer_set_state()` restores such a list, so a training run
-#' resumes exactly; save it with [mlx_save_safetensors()].
+#' resumes exactly; save it with [mlx_save_safetensors()]. The state is not
+#' checked against a model here: a state of another model fails at the next
+#' update.
 #'
 #' @param optimizer An optimizer.
 #' @param state A named list as returned by `mlx_optimizer_state()`.
@@ -186,6 +188,14 @@ mlx_optimizer_state <- function(optimizer) {
 #' @export
 mlx_optimizer_set_state <- function(optimizer, state) {
   check_optimizer(optimizer)
-  optimizer_set_state_(optimizer$ptr, state)
+  if (!is.list(state) || is.null(names(state)) ||
+      !all(vapply(state, inherits, logical(1), "mlx_array"))) {
+    received <- describe_value(state)
+    abort_invalid(
+      "{.arg state} must be a named list of MLX arrays from {.fn mlx_optimizer_state}.",
+      "You supplied {received}.", rlang::current_env()
+    )
+  }
+  with_cpp_errors(optimizer_set_state_(optimizer$ptr, state))
   invisible(optimizer)
 }

@@ -74,6 +74,13 @@ mlx_value_and_grad <- function(module, fn) {
 #'   through `...`: arrays captured from the enclosing environment are
 #'   frozen into the compiled step.
 #' @param compile If `TRUE` (the default), compile the step.
+#' @section Labels:
+#' The step converts its R arguments to MLX arrays before `fn` sees them
+#' (a factor becomes its 1-based codes), so the range checks that
+#' [mlx_cross_entropy()] applies to R data do not run: a label outside
+#' `[1, C]` gives a `NaN` loss for its sample, with a zero gradient, and a
+#' fractional label is truncated. Check labels once, before training, or
+#' pass a factor whose levels are the classes.
 #' @return A function of the batch (MLX or R arrays) returning the loss, an
 #'   evaluated MLX array; the module's parameters and the optimizer's state
 #'   are updated and evaluated too.

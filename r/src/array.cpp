@@ -335,8 +335,27 @@ SEXP mlx_unary_(std::string op, SEXP x) {
 
 [[cpp11::register]]
 SEXP mlx_binary_(std::string op, SEXP e1, SEXP e2) {
-  const mx::array& a = rmlx_unwrap_array(e1, op.c_str(), "e1");
-  const mx::array& b = rmlx_unwrap_array(e2, op.c_str(), "e2");
+  mx::array a = rmlx_unwrap_array(e1, op.c_str(), "e1");
+  mx::array b = rmlx_unwrap_array(e2, op.c_str(), "e2");
+  // R's arithmetic on logicals counts (TRUE + TRUE is 2), where MLX's on
+  // bool arrays is logical; and R's ^ always gives a double, where MLX's on
+  // integers stays integer (so 2^-1 would be 0).
+  bool arithmetic = op == "+" || op == "-" || op == "*" || op == "/" ||
+      op == "^" || op == "%%" || op == "%/%";
+  if (arithmetic) {
+    if (a.dtype() == mx::bool_) {
+      a = mx::astype(a, mx::int32);
+    }
+    if (b.dtype() == mx::bool_) {
+      b = mx::astype(b, mx::int32);
+    }
+  }
+  bool a_integer = mx::issubdtype(a.dtype(), mx::integer);
+  bool b_integer = mx::issubdtype(b.dtype(), mx::integer);
+  if (op == "^" && a_integer && b_integer) {
+    a = mx::astype(a, mx::float32);
+    b = mx::astype(b, mx::float32);
+  }
   return rmlx_wrap_array(binary_op(op, a, b));
 }
 

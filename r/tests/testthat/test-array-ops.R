@@ -43,7 +43,7 @@ test_that("R scalars keep the array dtype", {
   expect_identical(mlx_dtype(ints / 2L), "float32")
   expect_identical(mlx_dtype(as_mlx(c(TRUE, FALSE)) + 1L), "int32")
   expect_identical(as.vector(10 - ints), c(9L, 8L, 7L))
-  expect_identical(as.vector(2^ints), c(2L, 4L, 8L))
+  expect_identical(as.vector(2^ints), c(2, 4, 8))
 })
 
 test_that("R operands of other shapes broadcast as in MLX", {
@@ -166,4 +166,23 @@ test_that("t() transposes matrices and vectors", {
   expect_identical(as.array(t(as_mlx(a))), t(a))
   expect_identical(as.array(t(as_mlx(1:3))), t(1:3))
   expect_error(t(as_mlx(array(1:8, c(2, 2, 2)))), "vector or matrix")
+})
+
+test_that("logical arithmetic counts as in R", {
+  a <- c(TRUE, FALSE, TRUE)
+  b <- c(TRUE, TRUE, FALSE)
+  expect_equal(as.vector(as_mlx(a) + as_mlx(b)), a + b)
+  expect_equal(as.vector(as_mlx(a) - TRUE), a - TRUE)
+  expect_equal(as.vector(as_mlx(a) * as_mlx(b)), a * b)
+})
+
+test_that("integer powers give doubles as in R", {
+  x <- c(-3L, 1L, 7L)
+  expect_equal(as.vector(as_mlx(x)^-2L), x^-2L, tolerance = 1e-6)
+  expect_equal(as.vector(2L^as_mlx(x)), 2L^x, tolerance = 1e-6)
+})
+
+test_that("assignment into an array is an error", {
+  b <- as_mlx(matrix(1:12, 3))
+  expect_error(b[1, 1] <- 100L, "cannot be modified in place")
 })

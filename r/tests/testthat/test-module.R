@@ -249,3 +249,23 @@ test_that("MLX memory is collected as it grows", {
   }
   expect_lt(peak, 1.6e9)
 })
+
+test_that("module rejects nested and named lists", {
+  nested <- mlx_module("Nested",
+    initialize = function() {
+      self$blocks <- list(list(mlx_linear(3, 4)), list(mlx_linear(4, 2)))
+    },
+    forward = function(x) x
+  )
+  expect_error(nested(), "only MLX modules or only MLX arrays")
+  named <- mlx_module("Named",
+    initialize = function() self$blocks <- list(a = mlx_linear(2, 2)),
+    forward = function(x) x
+  )
+  expect_error(named(), "must be unnamed")
+  plain <- mlx_module("Plain",
+    initialize = function() self$settings <- list(size = 3, name = "x"),
+    forward = function(x) x
+  )
+  expect_equal(plain()$settings$size, 3)
+})
