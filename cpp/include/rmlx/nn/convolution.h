@@ -1,0 +1,327 @@
+// Convolution and transposed convolution layers, as in MLX Python's
+// mlx/nn/layers/convolution.py and convolution_transpose.py.
+//
+// Inputs are channels last: (N, L, C), (N, H, W, C) or (N, D, H, W, C).
+// Weights have shape (out_channels, kernel..., in_channels / groups) and are
+// drawn from U(-k, k) with k = 1 / sqrt(in_channels / groups *
+// prod(kernel_size)), as in MLX Python 0.32.4, from MLX's default key
+// stream, so after mx::random::seed(s) they equal MLX Python's. Biases start
+// at zero and draw no random numbers.
+#pragma once
+
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "rmlx/nn/module.h"
+
+namespace rmlx::nn {
+
+/**
+ * A size argument given as one int for every spatial dimension or as one
+ * value per dimension, like MLX Python's `Union[int, tuple]`. An int prints
+ * as an int and a list prints as a tuple, as MLX Python prints the argument.
+ */
+class IntOrTuple {
+ public:
+  IntOrTuple(int value) : values_{value}, is_int_(true) {}
+  IntOrTuple(std::initializer_list<int> values) : values_(values) {}
+  IntOrTuple(std::vector<int> values) : values_(std::move(values)) {}
+
+  /** True when the argument was a single int. */
+  bool is_int() const {
+    return is_int_;
+  }
+
+  /** The values as given: one for an int, otherwise one per dimension. */
+  const std::vector<int>& values() const {
+    return values_;
+  }
+
+  /**
+   * Returns one value per spatial dimension: an int repeated ndim times, or
+   * the list itself. Throws std::invalid_argument, naming the layer and the
+   * argument, when a list does not have ndim values.
+   */
+  std::vector<int> expand(
+      int ndim,
+      const std::string& layer,
+      const std::string& argument) const;
+
+  /** The argument as Python prints it: "2" or "(2, 1)". */
+  std::string repr() const;
+
+ private:
+  std::vector<int> values_;
+  bool is_int_ = false;
+};
+
+/**
+ * A 1-D convolution over input of shape (N, L, in_channels), returning
+ * (N, L_out, out_channels). The weight has shape (out_channels, kernel_size,
+ * in_channels / groups).
+ */
+class Conv1d : public UnaryModule {
+ public:
+  /**
+   * Creates the layer. Throws std::invalid_argument for non-positive
+   * channels, kernel_size, stride, dilation or groups, negative padding, or
+   * channel counts that groups does not divide.
+   */
+  Conv1d(
+      int in_channels,
+      int out_channels,
+      int kernel_size,
+      int stride = 1,
+      int padding = 0,
+      int dilation = 1,
+      int groups = 1,
+      bool bias = true);
+
+  std::string type_name() const override {
+    return "Conv1d";
+  }
+
+  /**
+   * "4, 6, kernel_size=3, stride=1, padding=0, dilation=1, groups=1,
+   * bias=True"
+   */
+  std::string extra_repr() const override;
+
+  /** Convolves x of shape (N, L, in_channels) and adds the bias. */
+  mx::array forward(const mx::array& x) override;
+
+  using UnaryModule::forward;
+
+ private:
+  int stride_;
+  int padding_;
+  int dilation_;
+  int groups_;
+};
+
+/**
+ * A 2-D convolution over input of shape (N, H, W, in_channels), returning
+ * (N, H_out, W_out, out_channels). The weight has shape (out_channels,
+ * kernel_h, kernel_w, in_channels / groups).
+ */
+class Conv2d : public UnaryModule {
+ public:
+  /**
+   * Creates the layer. Size arguments take one int or two values. Throws
+   * std::invalid_argument for a size list of another length, non-positive
+   * channels, kernel sizes, strides, dilations or groups, negative padding,
+   * or channel counts that groups does not divide.
+   */
+  Conv2d(
+      int in_channels,
+      int out_channels,
+      IntOrTuple kernel_size,
+      IntOrTuple stride = 1,
+      IntOrTuple padding = 0,
+      IntOrTuple dilation = 1,
+      int groups = 1,
+      bool bias = true);
+
+  std::string type_name() const override {
+    return "Conv2d";
+  }
+
+  /**
+   * "4, 6, kernel_size=(3, 3), stride=(1, 1), padding=(0, 0), dilation=1,
+   * groups=1, bias=True", with dilation printed as it was given.
+   */
+  std::string extra_repr() const override;
+
+  /** Convolves x of shape (N, H, W, in_channels) and adds the bias. */
+  mx::array forward(const mx::array& x) override;
+
+  using UnaryModule::forward;
+
+ private:
+  std::vector<int> stride_;
+  std::vector<int> padding_;
+  IntOrTuple dilation_;
+  int groups_;
+};
+
+/**
+ * A 3-D convolution over input of shape (N, D, H, W, in_channels), returning
+ * (N, D_out, H_out, W_out, out_channels). The weight has shape
+ * (out_channels, kernel_d, kernel_h, kernel_w, in_channels). MLX Python's
+ * Conv3d has no groups argument, so neither does this one.
+ */
+class Conv3d : public UnaryModule {
+ public:
+  /**
+   * Creates the layer. Size arguments take one int or three values. Throws
+   * std::invalid_argument for a size list of another length, non-positive
+   * channels, kernel sizes, strides or dilations, or negative padding.
+   */
+  Conv3d(
+      int in_channels,
+      int out_channels,
+      IntOrTuple kernel_size,
+      IntOrTuple stride = 1,
+      IntOrTuple padding = 0,
+      IntOrTuple dilation = 1,
+      bool bias = true);
+
+  std::string type_name() const override {
+    return "Conv3d";
+  }
+
+  /**
+   * "2, 3, kernel_size=(2, 2, 2), stride=(1, 1, 1), padding=(0, 0, 0),
+   * dilation=1, bias=True", with dilation printed as it was given.
+   */
+  std::string extra_repr() const override;
+
+  /** Convolves x of shape (N, D, H, W, in_channels) and adds the bias. */
+  mx::array forward(const mx::array& x) override;
+
+  using UnaryModule::forward;
+
+ private:
+  std::vector<int> stride_;
+  std::vector<int> padding_;
+  IntOrTuple dilation_;
+};
+
+/**
+ * A 1-D transposed convolution over input of shape (N, L, in_channels),
+ * returning (N, L_out, out_channels) with L_out = (L - 1) * stride -
+ * 2 * padding + dilation * (kernel_size - 1) + output_padding + 1. The
+ * weight has shape (out_channels, kernel_size, in_channels).
+ */
+class ConvTranspose1d : public UnaryModule {
+ public:
+  /**
+   * Creates the layer. Throws std::invalid_argument for non-positive
+   * channels, kernel_size, stride or dilation, negative padding or
+   * output_padding, or an output_padding not smaller than stride or
+   * dilation.
+   */
+  ConvTranspose1d(
+      int in_channels,
+      int out_channels,
+      int kernel_size,
+      int stride = 1,
+      int padding = 0,
+      int dilation = 1,
+      int output_padding = 0,
+      bool bias = true);
+
+  std::string type_name() const override {
+    return "ConvTranspose1d";
+  }
+
+  /**
+   * "4, 3, kernel_size=3, stride=1, padding=0, dilation=1, output_padding=0,
+   * bias=True"
+   */
+  std::string extra_repr() const override;
+
+  /** Applies the transposed convolution to x and adds the bias. */
+  mx::array forward(const mx::array& x) override;
+
+  using UnaryModule::forward;
+
+ private:
+  int stride_;
+  int padding_;
+  int dilation_;
+  int output_padding_;
+};
+
+/**
+ * A 2-D transposed convolution over input of shape (N, H, W, in_channels),
+ * returning (N, H_out, W_out, out_channels). The weight has shape
+ * (out_channels, kernel_h, kernel_w, in_channels).
+ */
+class ConvTranspose2d : public UnaryModule {
+ public:
+  /**
+   * Creates the layer. Size arguments take one int or two values. Throws
+   * std::invalid_argument as ConvTranspose1d does, per dimension, and for a
+   * size list of another length.
+   */
+  ConvTranspose2d(
+      int in_channels,
+      int out_channels,
+      IntOrTuple kernel_size,
+      IntOrTuple stride = 1,
+      IntOrTuple padding = 0,
+      IntOrTuple dilation = 1,
+      IntOrTuple output_padding = 0,
+      bool bias = true);
+
+  std::string type_name() const override {
+    return "ConvTranspose2d";
+  }
+
+  /**
+   * "3, 2, kernel_size=(3, 3), stride=(1, 1), padding=(0, 0), dilation=1,
+   * output_padding=(0, 0), bias=True", with dilation printed as given.
+   */
+  std::string extra_repr() const override;
+
+  /** Applies the transposed convolution to x and adds the bias. */
+  mx::array forward(const mx::array& x) override;
+
+  using UnaryModule::forward;
+
+ private:
+  std::vector<int> stride_;
+  std::vector<int> padding_;
+  IntOrTuple dilation_;
+  std::vector<int> output_padding_;
+};
+
+/**
+ * A 3-D transposed convolution over input of shape (N, D, H, W,
+ * in_channels), returning (N, D_out, H_out, W_out, out_channels). The
+ * weight has shape (out_channels, kernel_d, kernel_h, kernel_w,
+ * in_channels).
+ */
+class ConvTranspose3d : public UnaryModule {
+ public:
+  /**
+   * Creates the layer. Size arguments take one int or three values. Throws
+   * std::invalid_argument as ConvTranspose1d does, per dimension, and for a
+   * size list of another length.
+   */
+  ConvTranspose3d(
+      int in_channels,
+      int out_channels,
+      IntOrTuple kernel_size,
+      IntOrTuple stride = 1,
+      IntOrTuple padding = 0,
+      IntOrTuple dilation = 1,
+      IntOrTuple output_padding = 0,
+      bool bias = true);
+
+  std::string type_name() const override {
+    return "ConvTranspose3d";
+  }
+
+  /**
+   * "2, 3, kernel_size=(2, 2, 2), stride=(1, 1, 1), padding=(0, 0, 0),
+   * dilation=1, output_padding=(0, 0, 0), bias=True", with dilation printed
+   * as given.
+   */
+  std::string extra_repr() const override;
+
+  /** Applies the transposed convolution to x and adds the bias. */
+  mx::array forward(const mx::array& x) override;
+
+  using UnaryModule::forward;
+
+ private:
+  std::vector<int> stride_;
+  std::vector<int> padding_;
+  IntOrTuple dilation_;
+  std::vector<int> output_padding_;
+};
+
+} // namespace rmlx::nn

@@ -1,0 +1,580 @@
+#include "rmlx/nn/convolution.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+#include <tuple>
+#include <utility>
+
+#include "layer_utils.h"
+
+namespace rmlx::nn {
+
+namespace {
+
+/** Formats a list of ints as Python prints a tuple: "(2, 1)" or "(3,)". */
+std::string tuple_string(const std::vector<int>& values) {
+  return detail::shape_string(mx::Shape(values.begin(), values.end()));
+}
+
+/** Formats a size argument: an int for one value, otherwise a tuple. */
+std::string size_string(const std::vector<int>& values) {
+  return values.size() == 1 ? std::to_string(values[0]) : tuple_string(values);
+}
+
+[[noreturn]] void throw_invalid(
+    const std::string& layer,
+    const std::string& text) {
+  throw std::invalid_argument("[" + layer + "] " + text);
+}
+
+/**
+ * Checks the channel counts and groups. MLX Python 0.32.4 checks only that
+ * groups divides in_channels. It leaves the rest to the first forward call,
+ * which fails inside mx::conv_general or returns an empty array.
+ */
+void check_channels(
+    const std::string& layer,
+    int in_channels,
+    int out_channels,
+    int groups) {
+  if (in_channels <= 0 || out_channels <= 0) {
+    std::ostringstream msg;
+    msg << "Expected positive in_channels and out_channels but received "
+        << "in_channels=" << in_channels
+        << " and out_channels=" << out_channels << ".";
+    throw_invalid(layer, msg.str());
+  }
+  if (groups <= 0) {
+    throw_invalid(
+        layer,
+        "Expected positive groups but received groups=" +
+            std::to_string(groups) + ".");
+  }
+  if (in_channels % groups != 0) {
+    std::ostringstream msg;
+    msg << "The number of input channels (" << in_channels
+        << ") must be divisible by the number of groups (" << groups << ").";
+    throw_invalid(layer, msg.str());
+  }
+  if (out_channels % groups != 0) {
+    std::ostringstream msg;
+    msg << "The number of output channels (" << out_channels
+        << ") must be divisible by the number of groups (" << groups << ").";
+    throw_invalid(layer, msg.str());
+  }
+}
+
+/** Checks that every value of a size argument is at least minimum. */
+void check_minimum(
+    const std::string& layer,
+    const std::string& argument,
+    const std::vector<int>& values,
+    int minimum) {
+  for (int value : values) {
+    if (value < minimum) {
+      std::ostringstream msg;
+      msg << "Expected " << argument << " with "
+          << (minimum > 0 ? "positive" : "non-negative")
+          << " values but received " << argument << "="
+          << size_string(values) << ".";
+      throw_invalid(layer, msg.str());
+    }
+  }
+}
+
+/**
+ * Checks output_padding against stride and dilation. MLX 0.32.4 accepts any
+ * non-negative output_padding, but this follows PyTorch's rule that each
+ * value be smaller than the stride or the dilation. output_padding only
+ * chooses among the sizes that the matching convolution maps to the same
+ * output size, and a larger value gives a size that no such convolution has.
+ */
+void check_output_padding(
+    const std::string& layer,
+    const std::vector<int>& output_padding,
+    const std::vector<int>& stride,
+    const std::vector<int>& dilation) {
+  check_minimum(layer, "output_padding", output_padding, 0);
+  for (size_t i = 0; i < output_padding.size(); ++i) {
+    if (output_padding[i] >= stride[i] && output_padding[i] >= dilation[i]) {
+      std::ostringstream msg;
+      msg << "Expected each output_padding value to be smaller than the "
+          << "stride or the dilation of its dimension but received "
+          << "output_padding=" << size_string(output_padding)
+          << ", stride=" << size_string(stride)
+          << " and dilation=" << size_string(dilation) << ".";
+      throw_invalid(layer, msg.str());
+    }
+  }
+}
+
+/**
+ * Checks the kernel, stride, padding and dilation sizes that every
+ * convolution layer takes.
+ */
+void check_sizes(
+    const std::string& layer,
+    const std::vector<int>& kernel_size,
+    const std::vector<int>& stride,
+    const std::vector<int>& padding,
+    const std::vector<int>& dilation) {
+  check_minimum(layer, "kernel_size", kernel_size, 1);
+  check_minimum(layer, "stride", stride, 1);
+  check_minimum(layer, "padding", padding, 0);
+  check_minimum(layer, "dilation", dilation, 1);
+}
+
+/**
+ * Draws a weight of shape (out_channels, kernel..., in_channels / groups)
+ * from U(-k, k) with k = sqrt(1 / (in_channels / groups * prod(kernel))), as
+ * MLX Python 0.32.4 does. It computes k in double and passes the bounds as
+ * float32 scalars.
+ */
+mx::array initial_weight(
+    int in_channels,
+    int out_channels,
+    const std::vector<int>& kernel_size,
+    int groups) {
+  double fan_in = in_channels / groups;
+  mx::Shape shape{out_channels};
+  for (int k : kernel_size) {
+    fan_in *= k;
+    shape.push_back(k);
+  }
+  shape.push_back(in_channels / groups);
+  float scale = static_cast<float>(std::sqrt(1.0 / fan_in));
+  return mx::random::uniform(mx::array(-scale), mx::array(scale), shape);
+}
+
+/** Registers the weight and, when requested, a zero bias. */
+void register_weights(
+    Module& module,
+    int in_channels,
+    int out_channels,
+    const std::vector<int>& kernel_size,
+    int groups,
+    bool bias) {
+  module.register_parameter(
+      "weight",
+      initial_weight(in_channels, out_channels, kernel_size, groups));
+  if (bias) {
+    module.register_parameter("bias", mx::zeros({out_channels}));
+  }
+}
+
+/**
+ * Checks that x has the layer's channels-last rank and input channels, so
+ * that a wrong layout fails with the layer's name instead of inside MLX.
+ */
+void check_input(
+    const Module& module,
+    const mx::array& x,
+    const std::string& layout,
+    int in_channels) {
+  int spatial_dims = module.param("weight").ndim() - 2;
+  bool rank_matches = static_cast<int>(x.ndim()) == spatial_dims + 2;
+  if (!rank_matches || x.shape(-1) != in_channels) {
+    std::ostringstream msg;
+    msg << "Expected input of shape " << layout << " with C=" << in_channels
+        << " but received shape " << detail::shape_string(x.shape()) << ".";
+    throw_invalid(module.type_name(), msg.str());
+  }
+}
+
+mx::array add_bias(const Module& module, const mx::array& y) {
+  if (module.has("bias")) {
+    return mx::add(y, module.param("bias"));
+  }
+  return y;
+}
+
+/** Returns the kernel sizes: the weight's dimensions but the first and last. */
+std::vector<int> kernel_of(const mx::array& weight) {
+  return std::vector<int>(weight.shape().begin() + 1, weight.shape().end() - 1);
+}
+
+std::pair<int, int> pair_of(const std::vector<int>& v) {
+  return {v[0], v[1]};
+}
+
+std::tuple<int, int, int> triple_of(const std::vector<int>& v) {
+  return {v[0], v[1], v[2]};
+}
+
+bool has_output_padding(const std::vector<int>& output_padding) {
+  for (int value : output_padding) {
+    if (value != 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Turns the output of a transposed convolution with padding 0 and
+ * output_padding 0 into the output for the given padding and
+ * output_padding: it drops `padding` positions at the start of each spatial
+ * axis and keeps the following L_full - 2 * padding + output_padding
+ * positions, with zeros for those beyond L_full, which no input reaches.
+ *
+ * NOTE: the layers take this path whenever output_padding is non-zero. In
+ * MLX 0.32.4, mx::conv_transpose1d/2d/3d with non-zero output_padding return
+ * an input gradient of the wrong shape: (1, 3, 2) for input (1, 4, 2) with
+ * stride 2 and output_padding 1. The forward values here equal MLX's.
+ */
+mx::array crop_transposed(
+    const std::string& layer,
+    const mx::array& full,
+    const std::vector<int>& padding,
+    const std::vector<int>& output_padding) {
+  int spatial_dims = static_cast<int>(padding.size());
+  std::vector<std::pair<int, int>> pad_width(spatial_dims + 2, {0, 0});
+  mx::Shape start(spatial_dims + 2, 0);
+  mx::Shape stop = full.shape();
+  bool needs_zeros = false;
+  for (int i = 0; i < spatial_dims; ++i) {
+    int length = full.shape(i + 1) - 2 * padding[i] + output_padding[i];
+    if (length <= 0) {
+      std::ostringstream msg;
+      msg << "Expected padding=" << size_string(padding)
+          << " to leave at least one output position, but the output "
+          << "without padding has shape " << detail::shape_string(full.shape())
+          << ". Reduce the padding or enlarge the input.";
+      throw_invalid(layer, msg.str());
+    }
+    int zeros = std::max(0, output_padding[i] - padding[i]);
+    needs_zeros = needs_zeros || zeros > 0;
+    pad_width[i + 1] = {0, zeros};
+    start[i + 1] = padding[i];
+    stop[i + 1] = padding[i] + length;
+  }
+  mx::array padded = needs_zeros ? mx::pad(full, pad_width) : full;
+  return mx::slice(padded, start, stop);
+}
+
+} // namespace
+
+// IntOrTuple
+
+std::vector<int> IntOrTuple::expand(
+    int ndim,
+    const std::string& layer,
+    const std::string& argument) const {
+  if (is_int_) {
+    return std::vector<int>(ndim, values_[0]);
+  }
+  if (static_cast<int>(values_.size()) != ndim) {
+    std::ostringstream msg;
+    msg << "Expected " << argument << " to be an int or a list of " << ndim
+        << " values but received " << values_.size() << " values.";
+    throw_invalid(layer, msg.str());
+  }
+  return values_;
+}
+
+std::string IntOrTuple::repr() const {
+  return is_int_ ? std::to_string(values_[0]) : tuple_string(values_);
+}
+
+// Conv1d
+
+Conv1d::Conv1d(
+    int in_channels,
+    int out_channels,
+    int kernel_size,
+    int stride,
+    int padding,
+    int dilation,
+    int groups,
+    bool bias)
+    : stride_(stride), padding_(padding), dilation_(dilation), groups_(groups) {
+  check_channels("Conv1d", in_channels, out_channels, groups);
+  check_sizes("Conv1d", {kernel_size}, {stride}, {padding}, {dilation});
+  register_weights(
+      *this, in_channels, out_channels, {kernel_size}, groups, bias);
+}
+
+std::string Conv1d::extra_repr() const {
+  const auto& weight = param("weight");
+  std::ostringstream os;
+  os << weight.shape(-1) * groups_ << ", " << weight.shape(0)
+     << ", kernel_size=" << weight.shape(1) << ", stride=" << stride_
+     << ", padding=" << padding_ << ", dilation=" << dilation_
+     << ", groups=" << groups_ << ", bias=" << detail::python_bool(has("bias"));
+  return os.str();
+}
+
+mx::array Conv1d::forward(const mx::array& x) {
+  const auto& weight = param("weight");
+  check_input(*this, x, "(N, L, C)", weight.shape(-1) * groups_);
+  return add_bias(
+      *this, mx::conv1d(x, weight, stride_, padding_, dilation_, groups_));
+}
+
+// Conv2d
+
+Conv2d::Conv2d(
+    int in_channels,
+    int out_channels,
+    IntOrTuple kernel_size,
+    IntOrTuple stride,
+    IntOrTuple padding,
+    IntOrTuple dilation,
+    int groups,
+    bool bias)
+    : stride_(stride.expand(2, "Conv2d", "stride")),
+      padding_(padding.expand(2, "Conv2d", "padding")),
+      dilation_(std::move(dilation)),
+      groups_(groups) {
+  std::vector<int> kernel = kernel_size.expand(2, "Conv2d", "kernel_size");
+  check_channels("Conv2d", in_channels, out_channels, groups);
+  check_sizes(
+      "Conv2d",
+      kernel,
+      stride_,
+      padding_,
+      dilation_.expand(2, "Conv2d", "dilation"));
+  register_weights(*this, in_channels, out_channels, kernel, groups, bias);
+}
+
+std::string Conv2d::extra_repr() const {
+  const auto& weight = param("weight");
+  std::ostringstream os;
+  os << weight.shape(-1) * groups_ << ", " << weight.shape(0)
+     << ", kernel_size=" << tuple_string(kernel_of(weight))
+     << ", stride=" << tuple_string(stride_)
+     << ", padding=" << tuple_string(padding_)
+     << ", dilation=" << dilation_.repr() << ", groups=" << groups_
+     << ", bias=" << detail::python_bool(has("bias"));
+  return os.str();
+}
+
+mx::array Conv2d::forward(const mx::array& x) {
+  const auto& weight = param("weight");
+  check_input(*this, x, "(N, H, W, C)", weight.shape(-1) * groups_);
+  std::vector<int> dilation = dilation_.expand(2, "Conv2d", "dilation");
+  return add_bias(
+      *this,
+      mx::conv2d(
+          x,
+          weight,
+          pair_of(stride_),
+          pair_of(padding_),
+          pair_of(dilation),
+          groups_));
+}
+
+// Conv3d
+
+Conv3d::Conv3d(
+    int in_channels,
+    int out_channels,
+    IntOrTuple kernel_size,
+    IntOrTuple stride,
+    IntOrTuple padding,
+    IntOrTuple dilation,
+    bool bias)
+    : stride_(stride.expand(3, "Conv3d", "stride")),
+      padding_(padding.expand(3, "Conv3d", "padding")),
+      dilation_(std::move(dilation)) {
+  std::vector<int> kernel = kernel_size.expand(3, "Conv3d", "kernel_size");
+  check_channels("Conv3d", in_channels, out_channels, 1);
+  check_sizes(
+      "Conv3d",
+      kernel,
+      stride_,
+      padding_,
+      dilation_.expand(3, "Conv3d", "dilation"));
+  register_weights(*this, in_channels, out_channels, kernel, 1, bias);
+}
+
+std::string Conv3d::extra_repr() const {
+  const auto& weight = param("weight");
+  std::ostringstream os;
+  os << weight.shape(-1) << ", " << weight.shape(0)
+     << ", kernel_size=" << tuple_string(kernel_of(weight))
+     << ", stride=" << tuple_string(stride_)
+     << ", padding=" << tuple_string(padding_)
+     << ", dilation=" << dilation_.repr()
+     << ", bias=" << detail::python_bool(has("bias"));
+  return os.str();
+}
+
+mx::array Conv3d::forward(const mx::array& x) {
+  const auto& weight = param("weight");
+  check_input(*this, x, "(N, D, H, W, C)", weight.shape(-1));
+  std::vector<int> dilation = dilation_.expand(3, "Conv3d", "dilation");
+  return add_bias(
+      *this,
+      mx::conv3d(
+          x,
+          weight,
+          triple_of(stride_),
+          triple_of(padding_),
+          triple_of(dilation)));
+}
+
+// ConvTranspose1d
+
+ConvTranspose1d::ConvTranspose1d(
+    int in_channels,
+    int out_channels,
+    int kernel_size,
+    int stride,
+    int padding,
+    int dilation,
+    int output_padding,
+    bool bias)
+    : stride_(stride),
+      padding_(padding),
+      dilation_(dilation),
+      output_padding_(output_padding) {
+  check_channels("ConvTranspose1d", in_channels, out_channels, 1);
+  check_sizes(
+      "ConvTranspose1d", {kernel_size}, {stride}, {padding}, {dilation});
+  check_output_padding(
+      "ConvTranspose1d", {output_padding}, {stride}, {dilation});
+  register_weights(*this, in_channels, out_channels, {kernel_size}, 1, bias);
+}
+
+std::string ConvTranspose1d::extra_repr() const {
+  const auto& weight = param("weight");
+  std::ostringstream os;
+  os << weight.shape(-1) << ", " << weight.shape(0)
+     << ", kernel_size=" << weight.shape(1) << ", stride=" << stride_
+     << ", padding=" << padding_ << ", dilation=" << dilation_
+     << ", output_padding=" << output_padding_
+     << ", bias=" << detail::python_bool(has("bias"));
+  return os.str();
+}
+
+mx::array ConvTranspose1d::forward(const mx::array& x) {
+  const auto& weight = param("weight");
+  check_input(*this, x, "(N, L, C)", weight.shape(-1));
+  if (output_padding_ != 0) {
+    mx::array full = mx::conv_transpose1d(x, weight, stride_, 0, dilation_);
+    return add_bias(
+        *this,
+        crop_transposed(type_name(), full, {padding_}, {output_padding_}));
+  }
+  return add_bias(
+      *this, mx::conv_transpose1d(x, weight, stride_, padding_, dilation_));
+}
+
+// ConvTranspose2d
+
+ConvTranspose2d::ConvTranspose2d(
+    int in_channels,
+    int out_channels,
+    IntOrTuple kernel_size,
+    IntOrTuple stride,
+    IntOrTuple padding,
+    IntOrTuple dilation,
+    IntOrTuple output_padding,
+    bool bias)
+    : stride_(stride.expand(2, "ConvTranspose2d", "stride")),
+      padding_(padding.expand(2, "ConvTranspose2d", "padding")),
+      dilation_(std::move(dilation)),
+      output_padding_(
+          output_padding.expand(2, "ConvTranspose2d", "output_padding")) {
+  const std::string layer = "ConvTranspose2d";
+  std::vector<int> kernel = kernel_size.expand(2, layer, "kernel_size");
+  std::vector<int> dilations = dilation_.expand(2, layer, "dilation");
+  check_channels(layer, in_channels, out_channels, 1);
+  check_sizes(layer, kernel, stride_, padding_, dilations);
+  check_output_padding(layer, output_padding_, stride_, dilations);
+  register_weights(*this, in_channels, out_channels, kernel, 1, bias);
+}
+
+std::string ConvTranspose2d::extra_repr() const {
+  const auto& weight = param("weight");
+  std::ostringstream os;
+  os << weight.shape(-1) << ", " << weight.shape(0)
+     << ", kernel_size=" << tuple_string(kernel_of(weight))
+     << ", stride=" << tuple_string(stride_)
+     << ", padding=" << tuple_string(padding_)
+     << ", dilation=" << dilation_.repr()
+     << ", output_padding=" << tuple_string(output_padding_)
+     << ", bias=" << detail::python_bool(has("bias"));
+  return os.str();
+}
+
+mx::array ConvTranspose2d::forward(const mx::array& x) {
+  const auto& weight = param("weight");
+  check_input(*this, x, "(N, H, W, C)", weight.shape(-1));
+  std::vector<int> dilation =
+      dilation_.expand(2, "ConvTranspose2d", "dilation");
+  if (has_output_padding(output_padding_)) {
+    mx::array full = mx::conv_transpose2d(
+        x, weight, pair_of(stride_), {0, 0}, pair_of(dilation));
+    return add_bias(
+        *this, crop_transposed(type_name(), full, padding_, output_padding_));
+  }
+  return add_bias(
+      *this,
+      mx::conv_transpose2d(
+          x, weight, pair_of(stride_), pair_of(padding_), pair_of(dilation)));
+}
+
+// ConvTranspose3d
+
+ConvTranspose3d::ConvTranspose3d(
+    int in_channels,
+    int out_channels,
+    IntOrTuple kernel_size,
+    IntOrTuple stride,
+    IntOrTuple padding,
+    IntOrTuple dilation,
+    IntOrTuple output_padding,
+    bool bias)
+    : stride_(stride.expand(3, "ConvTranspose3d", "stride")),
+      padding_(padding.expand(3, "ConvTranspose3d", "padding")),
+      dilation_(std::move(dilation)),
+      output_padding_(
+          output_padding.expand(3, "ConvTranspose3d", "output_padding")) {
+  const std::string layer = "ConvTranspose3d";
+  std::vector<int> kernel = kernel_size.expand(3, layer, "kernel_size");
+  std::vector<int> dilations = dilation_.expand(3, layer, "dilation");
+  check_channels(layer, in_channels, out_channels, 1);
+  check_sizes(layer, kernel, stride_, padding_, dilations);
+  check_output_padding(layer, output_padding_, stride_, dilations);
+  register_weights(*this, in_channels, out_channels, kernel, 1, bias);
+}
+
+std::string ConvTranspose3d::extra_repr() const {
+  const auto& weight = param("weight");
+  std::ostringstream os;
+  os << weight.shape(-1) << ", " << weight.shape(0)
+     << ", kernel_size=" << tuple_string(kernel_of(weight))
+     << ", stride=" << tuple_string(stride_)
+     << ", padding=" << tuple_string(padding_)
+     << ", dilation=" << dilation_.repr()
+     << ", output_padding=" << tuple_string(output_padding_)
+     << ", bias=" << detail::python_bool(has("bias"));
+  return os.str();
+}
+
+mx::array ConvTranspose3d::forward(const mx::array& x) {
+  const auto& weight = param("weight");
+  check_input(*this, x, "(N, D, H, W, C)", weight.shape(-1));
+  std::vector<int> dilation =
+      dilation_.expand(3, "ConvTranspose3d", "dilation");
+  if (has_output_padding(output_padding_)) {
+    mx::array full = mx::conv_transpose3d(
+        x, weight, triple_of(stride_), {0, 0, 0}, triple_of(dilation));
+    return add_bias(
+        *this, crop_transposed(type_name(), full, padding_, output_padding_));
+  }
+  return add_bias(
+      *this,
+      mx::conv_transpose3d(
+          x,
+          weight,
+          triple_of(stride_),
+          triple_of(padding_),
+          triple_of(dilation)));
+}
+
+} // namespace rmlx::nn
