@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -109,6 +110,18 @@ TEST_CASE("pooling keeps dtype and pads max with -inf") {
   AvgPool1d avg_pool(2, 2, 1);
   mx::array avg = avg_pool(mx::astype(x, mx::float32));
   CHECK(arrays_close(avg, mx::array({0.5f, 2.5f, 2.0f}, {1, 3, 1})));
+
+  // Integer inputs pad with -inf cast to their dtype, as MLX Python 0.32.4
+  // does: the int32 minimum, but 0 for int8.
+  mx::array ints = mx::array({-5, -6, -7}, {1, 3, 1});
+  CHECK(arrays_equal(
+      max_pool(ints),
+      mx::array({INT32_MIN, -5, -5, -6, -7, INT32_MIN}, {1, 6, 1})));
+  CHECK(arrays_equal(
+      MaxPool1d(2, {}, 1)(ints), mx::array({-5, -6}, {1, 2, 1})));
+  CHECK(arrays_equal(
+      MaxPool1d(2, {}, 1)(mx::astype(ints, mx::int8)),
+      mx::astype(mx::array({0, -6}, {1, 2, 1}), mx::int8)));
 
   // When (size - kernel) // stride + 1 is 0 the output axis is empty, as in
   // MLX Python.

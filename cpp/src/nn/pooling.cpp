@@ -129,10 +129,13 @@ mx::array Pool::forward(const mx::array& input) {
       widths.emplace_back(p, p);
     }
     widths.emplace_back(0, 0);
-    // Python's -float("inf") and 0 are weak scalars: they take x's dtype.
+    // Python's -float("inf") and 0 are weak scalars, so they take x's dtype.
+    // NOTE: as in MLX Python, -inf cast to an integer dtype is the minimum of
+    // int32 and int64 but 0 for 8- and 16-bit integers.
     mx::array value = reduction_ == Reduction::max
-        ? mx::array(-std::numeric_limits<float>::infinity(), x.dtype())
-        : mx::array(0, x.dtype());
+        ? mx::astype(
+              mx::array(-std::numeric_limits<float>::infinity()), x.dtype())
+        : mx::astype(mx::array(0), x.dtype());
     x = mx::pad(x, widths, value);
   }
 
