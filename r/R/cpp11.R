@@ -108,6 +108,10 @@ mlx_blas_library_ <- function() {
   .Call(`_Rmlx_mlx_blas_library_`)
 }
 
+nn_conv_ <- function(dims, transpose, in_channels, out_channels, kernel_size, stride, padding, dilation, output_padding, groups, bias) {
+  .Call(`_Rmlx_nn_conv_`, dims, transpose, in_channels, out_channels, kernel_size, stride, padding, dilation, output_padding, groups, bias)
+}
+
 mlx_batches_ <- function(inputs, order, batch_size, drop_last) {
   .Call(`_Rmlx_mlx_batches_`, inputs, order, batch_size, drop_last)
 }

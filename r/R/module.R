@@ -173,9 +173,10 @@ names.mlx_module <- function(x) {
 #' Run a module's forward pass
 #'
 #' @param module An MLX module.
-#' @param ... The inputs, as MLX arrays or R arrays (converted with
-#'   [as_mlx()]), by position or by the argument names of MLX Python's layer
-#'   (for example `mlx_forward(lstm, x, hidden = h)`).
+#' @param ... The inputs, as MLX arrays or R arrays (converted to float32;
+#'   an embedding takes integer indices), by position or by the argument
+#'   names of MLX Python's layer (for example
+#'   `mlx_forward(lstm, x, hidden = h)`).
 #' @return An MLX array, or a list of them for a layer with several outputs.
 #' @examples
 #' layer <- mlx_linear(3, 2)
@@ -220,7 +221,11 @@ mlx_forward <- function(module, ...) {
     rows <- dim(mlx_parameters(module)$weight)[[1]]
     slots[[1]] <- one_based_indices(slots[[1]], rows, arg = "x")
   }
-  slots <- lapply(slots, function(x) if (is.null(x) || inherits(x, "mlx_array")) x else as_mlx(x))
+  # R data becomes float32, integers and logicals included: the layers that
+  # take indices (embeddings) were converted above.
+  slots <- lapply(slots, function(x) {
+    if (is.null(x) || inherits(x, "mlx_array")) x else as_mlx(x, dtype = "float32")
+  })
   out <- with_cpp_errors(module_forward_(ptr, slots))
   if (length(out) == 1) out[[1]] else out
 }
