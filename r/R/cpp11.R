@@ -335,3 +335,15 @@ train_step_new_ <- function(module, opt, fn, compile) {
 train_step_call_ <- function(step, batch, evaluate) {
   .Call(`_Rmlx_train_step_call_`, step, batch, evaluate)
 }
+
+nn_pool_ <- function(dims, max, kernel_size, stride, padding) {
+  .Call(`_Rmlx_nn_pool_`, dims, max, kernel_size, stride, padding)
+}
+
+nn_upsample_ <- function(scale_factor, mode, align_corners, antialias) {
+  .Call(`_Rmlx_nn_upsample_`, scale_factor, mode, align_corners, antialias)
+}
+
+nn_channel_dropout_ <- function(dims, p) {
+  .Call(`_Rmlx_nn_channel_dropout_`, dims, p)
+}

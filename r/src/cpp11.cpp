@@ -611,6 +611,27 @@ extern "C" SEXP _Rmlx_train_step_call_(SEXP step, SEXP batch, SEXP evaluate) {
     return cpp11::as_sexp(train_step_call_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(step), cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(batch), cpp11::as_cpp<cpp11::decay_t<bool>>(evaluate)));
   END_CPP11
 }
+// pooling.cpp
+SEXP nn_pool_(int dims, bool max, cpp11::integers kernel_size, cpp11::integers stride, cpp11::integers padding);
+extern "C" SEXP _Rmlx_nn_pool_(SEXP dims, SEXP max, SEXP kernel_size, SEXP stride, SEXP padding) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_pool_(cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<bool>>(max), cpp11::as_cpp<cpp11::decay_t<cpp11::integers>>(kernel_size), cpp11::as_cpp<cpp11::decay_t<cpp11::integers>>(stride), cpp11::as_cpp<cpp11::decay_t<cpp11::integers>>(padding)));
+  END_CPP11
+}
+// pooling.cpp
+SEXP nn_upsample_(cpp11::doubles scale_factor, std::string mode, bool align_corners, bool antialias);
+extern "C" SEXP _Rmlx_nn_upsample_(SEXP scale_factor, SEXP mode, SEXP align_corners, SEXP antialias) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_upsample_(cpp11::as_cpp<cpp11::decay_t<cpp11::doubles>>(scale_factor), cpp11::as_cpp<cpp11::decay_t<std::string>>(mode), cpp11::as_cpp<cpp11::decay_t<bool>>(align_corners), cpp11::as_cpp<cpp11::decay_t<bool>>(antialias)));
+  END_CPP11
+}
+// pooling.cpp
+SEXP nn_channel_dropout_(int dims, double p);
+extern "C" SEXP _Rmlx_nn_channel_dropout_(SEXP dims, SEXP p) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_channel_dropout_(cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<double>>(p)));
+  END_CPP11
+}
 
 extern "C" {
 static const R_CallMethodDef CallEntries[] = {
@@ -674,6 +695,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_nn_activation_layer_",         (DL_FUNC) &_Rmlx_nn_activation_layer_,          3},
     {"_Rmlx_nn_batch_norm_",               (DL_FUNC) &_Rmlx_nn_batch_norm_,                5},
     {"_Rmlx_nn_binary_cross_entropy_",     (DL_FUNC) &_Rmlx_nn_binary_cross_entropy_,      5},
+    {"_Rmlx_nn_channel_dropout_",          (DL_FUNC) &_Rmlx_nn_channel_dropout_,           2},
     {"_Rmlx_nn_conv_",                     (DL_FUNC) &_Rmlx_nn_conv_,                     11},
     {"_Rmlx_nn_cross_entropy_",            (DL_FUNC) &_Rmlx_nn_cross_entropy_,             6},
     {"_Rmlx_nn_dropout_",                  (DL_FUNC) &_Rmlx_nn_dropout_,                   1},
@@ -684,7 +706,9 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_nn_layer_norm_",               (DL_FUNC) &_Rmlx_nn_layer_norm_,                4},
     {"_Rmlx_nn_linear_",                   (DL_FUNC) &_Rmlx_nn_linear_,                    3},
     {"_Rmlx_nn_mse_loss_",                 (DL_FUNC) &_Rmlx_nn_mse_loss_,                  3},
+    {"_Rmlx_nn_pool_",                     (DL_FUNC) &_Rmlx_nn_pool_,                      5},
     {"_Rmlx_nn_sequential_",               (DL_FUNC) &_Rmlx_nn_sequential_,                1},
+    {"_Rmlx_nn_upsample_",                 (DL_FUNC) &_Rmlx_nn_upsample_,                  4},
     {"_Rmlx_optimizer_adam_",              (DL_FUNC) &_Rmlx_optimizer_adam_,               4},
     {"_Rmlx_optimizer_adamw_",             (DL_FUNC) &_Rmlx_optimizer_adamw_,              5},
     {"_Rmlx_optimizer_set_learning_rate_", (DL_FUNC) &_Rmlx_optimizer_set_learning_rate_,  2},
