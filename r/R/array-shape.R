@@ -237,3 +237,36 @@ index_positions <- function(index, extent, axis, call) {
     rlang::current_env()
   )
 }
+
+#' Flatten axes of an array
+#'
+#' Merges the axes `start_axis` to `end_axis` into one, in MLX's row-major
+#' order, as `mx.flatten()` and `nn.Flatten` do in MLX Python. Use it between
+#' convolution and linear layers so that weights move between R and Python:
+#' element `[n, h, w, c]` of an `(N, H, W, C)` array goes to column
+#' `((h - 1) * W + (w - 1)) * C + c`. This order differs from R's
+#' column-major `dim<-` and from [mlx_reshape()], which keep R's.
+#'
+#' @param x An MLX array.
+#' @param start_axis First axis to merge, 1-based; negative counts from the
+#'   end. Default: 2, so the batch axis stays.
+#' @param end_axis Last axis to merge. Default: -1, the last axis.
+#' @return An MLX array.
+#' @examples
+#' x <- as_mlx(array(1:24, c(2, 3, 4)))
+#' dim(mlx_flatten(x))
+#' @export
+mlx_flatten <- function(x, start_axis = 2, end_axis = -1) {
+  check_mlx_array(x)
+  ndim <- length(mlx_shape_(x))
+  start <- mlx_axis(start_axis, ndim)
+  end <- mlx_axis(end_axis, ndim)
+  if (start > end) {
+    abort_invalid(
+      "{.arg start_axis} must not come after {.arg end_axis}.",
+      "You supplied axes {start_axis} and {end_axis} of a rank-{ndim} array.",
+      rlang::current_env()
+    )
+  }
+  mlx_flatten_axes_(x, start, end)
+}

@@ -104,6 +104,10 @@ mlx_gpu_available_ <- function() {
   .Call(`_Rmlx_mlx_gpu_available_`)
 }
 
+mlx_flatten_axes_ <- function(x, start, end) {
+  .Call(`_Rmlx_mlx_flatten_axes_`, x, start, end)
+}
+
 mlx_blas_library_ <- function() {
   .Call(`_Rmlx_mlx_blas_library_`)
 }

@@ -516,3 +516,11 @@ std::string mlx_version_() {
 bool mlx_gpu_available_() {
   return mx::is_available(mx::Device::gpu);
 }
+
+// Flattens axes start..end (0-based, inclusive) in MLX's row-major order,
+// as mx.flatten does in MLX Python.
+[[cpp11::register]]
+SEXP mlx_flatten_axes_(SEXP x, int start, int end) {
+  return rmlx_wrap_array(
+      mx::flatten(rmlx_unwrap_array(x, "mlx_flatten", "x"), start, end));
+}

@@ -188,6 +188,13 @@ extern "C" SEXP _Rmlx_mlx_gpu_available_() {
     return cpp11::as_sexp(mlx_gpu_available_());
   END_CPP11
 }
+// array.cpp
+SEXP mlx_flatten_axes_(SEXP x, int start, int end);
+extern "C" SEXP _Rmlx_mlx_flatten_axes_(SEXP x, SEXP start, SEXP end) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(mlx_flatten_axes_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(x), cpp11::as_cpp<cpp11::decay_t<int>>(start), cpp11::as_cpp<cpp11::decay_t<int>>(end)));
+  END_CPP11
+}
 // blas.cpp
 std::string mlx_blas_library_();
 extern "C" SEXP _Rmlx_mlx_blas_library_() {
@@ -651,6 +658,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_mlx_dtype_",                   (DL_FUNC) &_Rmlx_mlx_dtype_,                    1},
     {"_Rmlx_mlx_eval_",                    (DL_FUNC) &_Rmlx_mlx_eval_,                     1},
     {"_Rmlx_mlx_flatten_",                 (DL_FUNC) &_Rmlx_mlx_flatten_,                  1},
+    {"_Rmlx_mlx_flatten_axes_",            (DL_FUNC) &_Rmlx_mlx_flatten_axes_,             3},
     {"_Rmlx_mlx_full_",                    (DL_FUNC) &_Rmlx_mlx_full_,                     4},
     {"_Rmlx_mlx_gpu_available_",           (DL_FUNC) &_Rmlx_mlx_gpu_available_,            0},
     {"_Rmlx_mlx_matmul_",                  (DL_FUNC) &_Rmlx_mlx_matmul_,                   2},

@@ -66,3 +66,17 @@ test_that("subsetting checks indices", {
   expect_error(x["a", 1], "numeric or logical")
   expect_snapshot(x[1, 7], error = TRUE)
 })
+
+test_that("flatten follows MLX's row-major order", {
+  a <- array(1:24, c(2, 3, 4))
+  flat <- as.matrix(mlx_flatten(as_mlx(a)))
+  expect_equal(dim(flat), c(2L, 12L))
+  # Column ((j - 1) * 4 + k) holds a[, j, k].
+  for (j in 1:3) {
+    for (k in 1:4) {
+      expect_equal(flat[, (j - 1) * 4 + k], a[, j, k])
+    }
+  }
+  expect_equal(dim(mlx_flatten(as_mlx(a), 1, 2)), c(6L, 4L))
+  expect_error(mlx_flatten(as_mlx(a), 3, 2), "must not come after")
+})
