@@ -183,3 +183,19 @@ test_that("embedding gives NaN rows out of range", {
   expect_true(all(is.nan(out[2, ])))
   expect_false(any(is.nan(out[3, ])))
 })
+
+test_that("compiled and eager steps draw the same dropout masks", {
+  run <- function(compile) {
+    set.seed(5)
+    model <- mlx_sequential(mlx_linear(4, 8), mlx_dropout(0.5), mlx_linear(8, 1))
+    loss_fn <- function(model, x, y) mlx_mse_loss(mlx_forward(model, x), y)
+    step <- mlx_train_step(model, mlx_optimizer_sgd(learning_rate = 0.1),
+                           loss_fn, compile = compile)
+    x <- as_mlx(matrix(seq(0.1, 2.4, by = 0.1), 6, 4))
+    y <- as_mlx(matrix(1, 6, 1))
+    vapply(1:4, function(i) as.numeric(step(x, y)), numeric(1))
+  }
+  compiled <- run(TRUE)
+  expect_equal(run(FALSE), compiled, tolerance = 1e-6)
+  expect_gt(length(unique(compiled)), 1)
+})
