@@ -21,11 +21,11 @@ namespace {
 
 // Builds a pooling layer of the given kind ("max" or "avg") and rank.
 using PoolFactory =
-    std::function<std::shared_ptr<Pool>(PoolSize, PoolSize, PoolSize)>;
+    std::function<std::shared_ptr<Pool>(IntOrTuple, IntOrTuple, IntOrTuple)>;
 
 template <typename Layer>
 PoolFactory factory() {
-  return [](PoolSize kernel, PoolSize stride, PoolSize padding) {
+  return [](IntOrTuple kernel, IntOrTuple stride, IntOrTuple padding) {
     return std::make_shared<Layer>(kernel, stride, padding);
   };
 }
@@ -33,9 +33,9 @@ PoolFactory factory() {
 struct PoolCase {
   int dims;
   std::string name;
-  PoolSize kernel;
-  PoolSize stride;
-  PoolSize padding;
+  IntOrTuple kernel;
+  IntOrTuple stride;
+  IntOrTuple padding;
   // False where the padding exceeds half the kernel, which PyTorch rejects.
   bool in_torch;
 };
@@ -188,12 +188,12 @@ TEST_CASE("pooling gradients match finite differences") {
   std::vector<std::pair<std::shared_ptr<Pool>, mx::array>> cases = {
       {std::make_shared<MaxPool1d>(3, 2, 1), x1},
       {std::make_shared<AvgPool1d>(3, 2, 1), x1},
-      {std::make_shared<MaxPool2d>(PoolSize{2, 3}, PoolSize{1, 2}, 1), x2},
-      {std::make_shared<AvgPool2d>(PoolSize{2, 3}, PoolSize{1, 2}, 1), x2},
-      {std::make_shared<MaxPool2d>(PoolSize{5, 2}), x2},
-      {std::make_shared<AvgPool2d>(PoolSize{5, 2}), x2},
-      {std::make_shared<MaxPool3d>(2, 1, PoolSize{0, 1, 1}), x3},
-      {std::make_shared<AvgPool3d>(2, 1, PoolSize{0, 1, 1}), x3},
+      {std::make_shared<MaxPool2d>(IntOrTuple{2, 3}, IntOrTuple{1, 2}, 1), x2},
+      {std::make_shared<AvgPool2d>(IntOrTuple{2, 3}, IntOrTuple{1, 2}, 1), x2},
+      {std::make_shared<MaxPool2d>(IntOrTuple{5, 2}), x2},
+      {std::make_shared<AvgPool2d>(IntOrTuple{5, 2}), x2},
+      {std::make_shared<MaxPool3d>(2, 1, IntOrTuple{0, 1, 1}), x3},
+      {std::make_shared<AvgPool3d>(2, 1, IntOrTuple{0, 1, 1}), x3},
   };
   for (auto& [layer, x] : cases) {
     auto f = [&layer](const mx::array& input) {
@@ -296,7 +296,7 @@ TEST_CASE("pooling accepts transposed inputs") {
   mx::array view = mx::transpose(
       mx::contiguous(mx::transpose(x, {0, 2, 1, 3})), {0, 2, 1, 3});
   auto max_pool = std::make_shared<MaxPool2d>(3, 1);
-  auto avg_pool = std::make_shared<AvgPool2d>(PoolSize{2, 3}, PoolSize{1, 2});
+  auto avg_pool = std::make_shared<AvgPool2d>(IntOrTuple{2, 3}, IntOrTuple{1, 2});
   CHECK(arrays_equal((*max_pool)(view), fixture["max2d_k3_s1"]));
   CHECK(arrays_close((*avg_pool)(view), (*avg_pool)(x)));
 }

@@ -45,23 +45,10 @@ conv_layer <- function(dims, transpose, in_channels, out_channels, kernel_size,
   check_count(out_channels, min = 1, call = call)
   check_count(groups, min = 1, call = call)
   check_bool(bias, call = call)
-  sizes <- list(
+  sizes <- check_sizes(list(
     kernel_size = kernel_size, stride = stride, padding = padding,
     dilation = dilation, output_padding = output_padding
-  )
-  for (name in names(sizes)) {
-    value <- sizes[[name]]
-    allowed <- if (dims == 1) 1 else c(1, dims)
-    if (!is.numeric(value) || !length(value) %in% allowed || anyNA(value) ||
-        any(value != trunc(value)) || any(abs(value) > .Machine$integer.max)) {
-      received <- describe_value(value)
-      abort_invalid(
-        "{.arg {name}} must be {if (dims == 1) 'one whole number' else paste('one or', dims, 'whole numbers')}.",
-        "You supplied {received}.", call
-      )
-    }
-    sizes[[name]] <- as.integer(value)
-  }
+  ), dims, call)
   sync_mlx_seed()
   with_cpp_errors(new_module_object(nn_conv_(
     dims, transpose, in_channels, out_channels, sizes$kernel_size,

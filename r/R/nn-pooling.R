@@ -23,24 +23,10 @@ NULL
 
 pool_layer <- function(dims, max, kernel_size, stride, padding,
                        call = rlang::caller_env()) {
-  sizes <- list(kernel_size = kernel_size, stride = stride, padding = padding)
-  for (name in names(sizes)) {
-    value <- sizes[[name]]
-    if (is.null(value) && name == "stride") {
-      sizes[[name]] <- integer(0)
-      next
-    }
-    allowed <- if (dims == 1) 1 else c(1, dims)
-    if (!is.numeric(value) || !length(value) %in% allowed || anyNA(value) ||
-        any(value != trunc(value)) || any(abs(value) > .Machine$integer.max)) {
-      received <- describe_value(value)
-      abort_invalid(
-        "{.arg {name}} must be {if (dims == 1) 'one whole number' else paste('one or', dims, 'whole numbers')}.",
-        "You supplied {received}.", call
-      )
-    }
-    sizes[[name]] <- as.integer(value)
-  }
+  sizes <- check_sizes(
+    list(kernel_size = kernel_size, stride = stride, padding = padding),
+    dims, call, optional = "stride"
+  )
   with_cpp_errors(new_module_object(nn_pool_(
     dims, max, sizes$kernel_size, sizes$stride, sizes$padding
   )), call = call)

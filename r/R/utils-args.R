@@ -58,3 +58,33 @@ mlx_axes <- function(axes, ndim, arg = rlang::caller_arg(axes),
   }
   zero_based
 }
+
+# Checks the size arguments of a layer over `dims` spatial dimensions: each
+# is one whole number, or (for 2 or 3 dimensions) one per dimension. Returns
+# them as integer vectors; a NULL argument named in `optional` becomes
+# integer(0), which the C++ layer reads as its default.
+check_sizes <- function(sizes, dims, call, optional = character()) {
+  allowed <- if (dims == 1) 1 else c(1, dims)
+  rule <- if (dims == 1) {
+    "one whole number"
+  } else {
+    paste("one or", dims, "whole numbers")
+  }
+  for (name in names(sizes)) {
+    value <- sizes[[name]]
+    if (is.null(value) && name %in% optional) {
+      sizes[[name]] <- integer(0)
+      next
+    }
+    if (!is.numeric(value) || !length(value) %in% allowed || anyNA(value) ||
+        any(value != trunc(value)) || any(abs(value) > .Machine$integer.max)) {
+      received <- describe_value(value)
+      abort_invalid(
+        "{.arg {name}} must be {rule}.",
+        "You supplied {received}.", call
+      )
+    }
+    sizes[[name]] <- as.integer(value)
+  }
+  sizes
+}

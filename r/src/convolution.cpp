@@ -1,22 +1,10 @@
 // Constructors of the convolution layers.
 #include "rmlx_module.h"
+#include "rmlx_sizes.h"
 
 #include "rmlx/nn/convolution.h"
 
 namespace nn = rmlx::nn;
-
-namespace {
-
-// A size given from R: one value stays an int (printed as MLX prints an
-// int), several become a tuple.
-nn::IntOrTuple size_of(cpp11::integers x) {
-  if (x.size() == 1) {
-    return nn::IntOrTuple(static_cast<int>(x[0]));
-  }
-  return nn::IntOrTuple(std::vector<int>(x.begin(), x.end()));
-}
-
-} // namespace
 
 [[cpp11::register]]
 SEXP nn_conv_(
@@ -38,24 +26,24 @@ SEXP nn_conv_(
         dilation[0], groups, bias);
   } else if (!transpose && dims == 2) {
     m = std::make_shared<nn::Conv2d>(
-        in_channels, out_channels, size_of(kernel_size), size_of(stride),
-        size_of(padding), size_of(dilation), groups, bias);
+        in_channels, out_channels, rmlx_size_of(kernel_size), rmlx_size_of(stride),
+        rmlx_size_of(padding), rmlx_size_of(dilation), groups, bias);
   } else if (!transpose && dims == 3) {
     m = std::make_shared<nn::Conv3d>(
-        in_channels, out_channels, size_of(kernel_size), size_of(stride),
-        size_of(padding), size_of(dilation), bias);
+        in_channels, out_channels, rmlx_size_of(kernel_size), rmlx_size_of(stride),
+        rmlx_size_of(padding), rmlx_size_of(dilation), bias);
   } else if (dims == 1) {
     m = std::make_shared<nn::ConvTranspose1d>(
         in_channels, out_channels, kernel_size[0], stride[0], padding[0],
         dilation[0], output_padding[0], bias);
   } else if (dims == 2) {
     m = std::make_shared<nn::ConvTranspose2d>(
-        in_channels, out_channels, size_of(kernel_size), size_of(stride),
-        size_of(padding), size_of(dilation), size_of(output_padding), bias);
+        in_channels, out_channels, rmlx_size_of(kernel_size), rmlx_size_of(stride),
+        rmlx_size_of(padding), rmlx_size_of(dilation), rmlx_size_of(output_padding), bias);
   } else {
     m = std::make_shared<nn::ConvTranspose3d>(
-        in_channels, out_channels, size_of(kernel_size), size_of(stride),
-        size_of(padding), size_of(dilation), size_of(output_padding), bias);
+        in_channels, out_channels, rmlx_size_of(kernel_size), rmlx_size_of(stride),
+        rmlx_size_of(padding), rmlx_size_of(dilation), rmlx_size_of(output_padding), bias);
   }
   return rmlx_wrap_module(m);
 }

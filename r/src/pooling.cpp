@@ -1,5 +1,6 @@
 // Constructors of the pooling, upsampling and channel dropout layers.
 #include "rmlx_module.h"
+#include "rmlx_sizes.h"
 
 #include "rmlx/nn/dropout_channels.h"
 #include "rmlx/nn/pooling.h"
@@ -9,24 +10,12 @@ namespace nn = rmlx::nn;
 
 namespace {
 
-// A size from R: one value stays an int, several become a tuple, and an
-// empty vector means "the kernel size" (for the stride).
-nn::PoolSize pool_size_of(cpp11::integers x) {
-  if (x.size() == 0) {
-    return nn::PoolSize();
-  }
-  if (x.size() == 1) {
-    return nn::PoolSize(static_cast<int>(x[0]));
-  }
-  return nn::PoolSize(std::vector<int>(x.begin(), x.end()));
-}
-
 template <typename Max, typename Avg>
 nn::ModulePtr make_pool(
     bool max,
-    const nn::PoolSize& kernel,
-    const nn::PoolSize& stride,
-    const nn::PoolSize& padding) {
+    const nn::IntOrTuple& kernel,
+    const nn::IntOrTuple& stride,
+    const nn::IntOrTuple& padding) {
   if (max) {
     return std::make_shared<Max>(kernel, stride, padding);
   }
@@ -42,9 +31,9 @@ SEXP nn_pool_(
     cpp11::integers kernel_size,
     cpp11::integers stride,
     cpp11::integers padding) {
-  auto kernel = pool_size_of(kernel_size);
-  auto step = pool_size_of(stride);
-  auto pad = pool_size_of(padding);
+  auto kernel = rmlx_size_of(kernel_size);
+  auto step = rmlx_size_of(stride);
+  auto pad = rmlx_size_of(padding);
   nn::ModulePtr m;
   if (dims == 1) {
     m = make_pool<nn::MaxPool1d, nn::AvgPool1d>(max, kernel, step, pad);

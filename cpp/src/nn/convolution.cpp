@@ -13,14 +13,9 @@ namespace rmlx::nn {
 
 namespace {
 
-/** Formats a list of ints as Python prints a tuple: "(2, 1)" or "(3,)". */
-std::string tuple_string(const std::vector<int>& values) {
-  return detail::shape_string(mx::Shape(values.begin(), values.end()));
-}
-
 /** Formats a size argument: an int for one value, otherwise a tuple. */
 std::string size_string(const std::vector<int>& values) {
-  return values.size() == 1 ? std::to_string(values[0]) : tuple_string(values);
+  return values.size() == 1 ? std::to_string(values[0]) : detail::tuple_string(values);
 }
 
 [[noreturn]] void throw_invalid(
@@ -256,28 +251,6 @@ mx::array crop_transposed(
 
 } // namespace
 
-// IntOrTuple
-
-std::vector<int> IntOrTuple::expand(
-    int ndim,
-    const std::string& layer,
-    const std::string& argument) const {
-  if (is_int_) {
-    return std::vector<int>(ndim, values_[0]);
-  }
-  if (static_cast<int>(values_.size()) != ndim) {
-    std::ostringstream msg;
-    msg << "Expected " << argument << " to be an int or a list of " << ndim
-        << " values but received " << values_.size() << " values.";
-    throw_invalid(layer, msg.str());
-  }
-  return values_;
-}
-
-std::string IntOrTuple::repr() const {
-  return is_int_ ? std::to_string(values_[0]) : tuple_string(values_);
-}
-
 // Conv1d
 
 Conv1d::Conv1d(
@@ -343,9 +316,9 @@ std::string Conv2d::extra_repr() const {
   const auto& weight = param("weight");
   std::ostringstream os;
   os << weight.shape(-1) * groups_ << ", " << weight.shape(0)
-     << ", kernel_size=" << tuple_string(kernel_of(weight))
-     << ", stride=" << tuple_string(stride_)
-     << ", padding=" << tuple_string(padding_)
+     << ", kernel_size=" << detail::tuple_string(kernel_of(weight))
+     << ", stride=" << detail::tuple_string(stride_)
+     << ", padding=" << detail::tuple_string(padding_)
      << ", dilation=" << dilation_.repr() << ", groups=" << groups_
      << ", bias=" << detail::python_bool(has("bias"));
   return os.str();
@@ -394,9 +367,9 @@ std::string Conv3d::extra_repr() const {
   const auto& weight = param("weight");
   std::ostringstream os;
   os << weight.shape(-1) << ", " << weight.shape(0)
-     << ", kernel_size=" << tuple_string(kernel_of(weight))
-     << ", stride=" << tuple_string(stride_)
-     << ", padding=" << tuple_string(padding_)
+     << ", kernel_size=" << detail::tuple_string(kernel_of(weight))
+     << ", stride=" << detail::tuple_string(stride_)
+     << ", padding=" << detail::tuple_string(padding_)
      << ", dilation=" << dilation_.repr()
      << ", bias=" << detail::python_bool(has("bias"));
   return os.str();
@@ -492,11 +465,11 @@ std::string ConvTranspose2d::extra_repr() const {
   const auto& weight = param("weight");
   std::ostringstream os;
   os << weight.shape(-1) << ", " << weight.shape(0)
-     << ", kernel_size=" << tuple_string(kernel_of(weight))
-     << ", stride=" << tuple_string(stride_)
-     << ", padding=" << tuple_string(padding_)
+     << ", kernel_size=" << detail::tuple_string(kernel_of(weight))
+     << ", stride=" << detail::tuple_string(stride_)
+     << ", padding=" << detail::tuple_string(padding_)
      << ", dilation=" << dilation_.repr()
-     << ", output_padding=" << tuple_string(output_padding_)
+     << ", output_padding=" << detail::tuple_string(output_padding_)
      << ", bias=" << detail::python_bool(has("bias"));
   return os.str();
 }
@@ -547,11 +520,11 @@ std::string ConvTranspose3d::extra_repr() const {
   const auto& weight = param("weight");
   std::ostringstream os;
   os << weight.shape(-1) << ", " << weight.shape(0)
-     << ", kernel_size=" << tuple_string(kernel_of(weight))
-     << ", stride=" << tuple_string(stride_)
-     << ", padding=" << tuple_string(padding_)
+     << ", kernel_size=" << detail::tuple_string(kernel_of(weight))
+     << ", stride=" << detail::tuple_string(stride_)
+     << ", padding=" << detail::tuple_string(padding_)
      << ", dilation=" << dilation_.repr()
-     << ", output_padding=" << tuple_string(output_padding_)
+     << ", output_padding=" << detail::tuple_string(output_padding_)
      << ", bias=" << detail::python_bool(has("bias"));
   return os.str();
 }

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <mlx/mlx.h>
 
@@ -24,6 +25,11 @@ inline std::string shape_string(const mx::Shape& shape) {
   }
   os << (shape.size() == 1 ? ",)" : ")");
   return os.str();
+}
+
+/** Formats a list of ints as Python prints a tuple: "(2, 1)" or "(3,)". */
+inline std::string tuple_string(const std::vector<int>& values) {
+  return shape_string(mx::Shape(values.begin(), values.end()));
 }
 
 /** Formats a bool as Python prints it, "True" or "False". */

@@ -10,17 +10,13 @@ namespace rmlx::nn {
 
 namespace {
 
-std::string tuple_string(const std::vector<int>& values) {
-  return detail::shape_string(mx::Shape(values.begin(), values.end()));
-}
-
 // Expands one int to `dims` values. A tuple must have exactly `dims` values.
 std::vector<int> expand_argument(
     const std::string& type_name,
     const std::string& name,
-    const PoolSize& value,
+    const IntOrTuple& value,
     int dims) {
-  if (value.scalar()) {
+  if (value.is_int()) {
     return std::vector<int>(dims, value.values()[0]);
   }
   if (static_cast<int>(value.values().size()) != dims) {
@@ -28,7 +24,7 @@ std::vector<int> expand_argument(
     msg << "[" << type_name << "] '" << name
         << "' must be an integer or a tuple containing " << dims
         << (dims == 1 ? " integer" : " integers") << " but got "
-        << tuple_string(value.values()) << ".";
+        << detail::tuple_string(value.values()) << ".";
     throw std::invalid_argument(msg.str());
   }
   return value.values();
@@ -71,9 +67,9 @@ Pool::Pool(
     std::string type_name,
     Reduction reduction,
     int dims,
-    const PoolSize& kernel_size,
-    const PoolSize& stride,
-    const PoolSize& padding)
+    const IntOrTuple& kernel_size,
+    const IntOrTuple& stride,
+    const IntOrTuple& padding)
     : type_name_(std::move(type_name)), reduction_(reduction) {
   kernel_size_ = expand_argument(type_name_, "kernel_size", kernel_size, dims);
   stride_ = stride.empty()
@@ -87,7 +83,7 @@ Pool::Pool(
       if (v <= 0) {
         throw std::invalid_argument(
             "[" + type_name_ + "] '" + name + "' must be positive but got " +
-            tuple_string(values) + ".");
+            detail::tuple_string(values) + ".");
       }
     }
   }
@@ -95,15 +91,15 @@ Pool::Pool(
     if (p < 0) {
       throw std::invalid_argument(
           "[" + type_name_ + "] 'padding' must be non-negative but got " +
-          tuple_string(padding_) + ".");
+          detail::tuple_string(padding_) + ".");
     }
   }
 }
 
 std::string Pool::extra_repr() const {
-  return "kernel_size=" + tuple_string(kernel_size_) +
-      ", stride=" + tuple_string(stride_) +
-      ", padding=" + tuple_string(padding_);
+  return "kernel_size=" + detail::tuple_string(kernel_size_) +
+      ", stride=" + detail::tuple_string(stride_) +
+      ", padding=" + detail::tuple_string(padding_);
 }
 
 mx::array Pool::forward(const mx::array& input) {
@@ -163,7 +159,7 @@ mx::array Pool::forward(const mx::array& input) {
       if (size < 0) {
         std::ostringstream msg;
         msg << "[" << type_name_ << "] The pooling window "
-            << tuple_string(kernel_size_)
+            << detail::tuple_string(kernel_size_)
             << " is larger than the padded spatial shape "
             << detail::shape_string(mx::Shape(shape.begin() + 1,
                                               shape.end() - 1))

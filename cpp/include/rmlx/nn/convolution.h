@@ -14,47 +14,9 @@
 #include <vector>
 
 #include "rmlx/nn/module.h"
+#include "rmlx/nn/sizes.h"
 
 namespace rmlx::nn {
-
-/**
- * A size argument given as one int for every spatial dimension or as one
- * value per dimension, like MLX Python's `Union[int, tuple]`. An int prints
- * as an int and a list prints as a tuple, as MLX Python prints the argument.
- */
-class IntOrTuple {
- public:
-  IntOrTuple(int value) : values_{value}, is_int_(true) {}
-  IntOrTuple(std::initializer_list<int> values) : values_(values) {}
-  IntOrTuple(std::vector<int> values) : values_(std::move(values)) {}
-
-  /** True when the argument was a single int. */
-  bool is_int() const {
-    return is_int_;
-  }
-
-  /** The values as given: one for an int, otherwise one per dimension. */
-  const std::vector<int>& values() const {
-    return values_;
-  }
-
-  /**
-   * Returns one value per spatial dimension: an int repeated ndim times, or
-   * the list itself. Throws std::invalid_argument, naming the layer and the
-   * argument, when a list does not have ndim values.
-   */
-  std::vector<int> expand(
-      int ndim,
-      const std::string& layer,
-      const std::string& argument) const;
-
-  /** The argument as Python prints it: "2" or "(2, 1)". */
-  std::string repr() const;
-
- private:
-  std::vector<int> values_;
-  bool is_int_ = false;
-};
 
 /**
  * A 1-D convolution over input of shape (N, L, in_channels), returning

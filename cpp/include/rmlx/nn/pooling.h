@@ -8,39 +8,9 @@
 #include <vector>
 
 #include "rmlx/nn/module.h"
+#include "rmlx/nn/sizes.h"
 
 namespace rmlx::nn {
-
-/**
- * A pooling argument as MLX Python takes it: one int used for every spatial
- * dimension, or a tuple with one int per spatial dimension. A default
- * constructed value is empty, which a stride argument reads as "use the
- * kernel size".
- */
-class PoolSize {
- public:
-  PoolSize() = default;
-  PoolSize(int value) : values_{value}, scalar_(true) {}
-  PoolSize(std::initializer_list<int> values) : values_(values) {}
-  PoolSize(std::vector<int> values) : values_(std::move(values)) {}
-
-  const std::vector<int>& values() const {
-    return values_;
-  }
-
-  /** True when the value was given as one int, not as a tuple. */
-  bool scalar() const {
-    return scalar_;
-  }
-
-  bool empty() const {
-    return values_.empty();
-  }
-
- private:
-  std::vector<int> values_;
-  bool scalar_ = false;
-};
 
 /**
  * The shared implementation of the pooling layers: pads the spatial axes
@@ -82,9 +52,9 @@ class Pool : public UnaryModule {
       std::string type_name,
       Reduction reduction,
       int dims,
-      const PoolSize& kernel_size,
-      const PoolSize& stride,
-      const PoolSize& padding);
+      const IntOrTuple& kernel_size,
+      const IntOrTuple& stride,
+      const IntOrTuple& padding);
 
  private:
   std::string type_name_;
@@ -106,96 +76,96 @@ class Pool : public UnaryModule {
 class MaxPool1d : public Pool {
  public:
   explicit MaxPool1d(
-      PoolSize kernel_size,
-      PoolSize stride = {},
-      PoolSize padding = 0)
+      IntOrTuple kernel_size,
+      IntOrTuple stride = {},
+      IntOrTuple padding = 0)
       : Pool("MaxPool1d", Reduction::max, 1, kernel_size, stride, padding) {}
 
   explicit MaxPool1d(
       std::initializer_list<int> kernel_size,
-      PoolSize stride = {},
-      PoolSize padding = 0)
-      : MaxPool1d(PoolSize(kernel_size), stride, padding) {}
+      IntOrTuple stride = {},
+      IntOrTuple padding = 0)
+      : MaxPool1d(IntOrTuple(kernel_size), stride, padding) {}
 };
 
 /** Max pooling over (N, H, W, C) inputs. */
 class MaxPool2d : public Pool {
  public:
   explicit MaxPool2d(
-      PoolSize kernel_size,
-      PoolSize stride = {},
-      PoolSize padding = 0)
+      IntOrTuple kernel_size,
+      IntOrTuple stride = {},
+      IntOrTuple padding = 0)
       : Pool("MaxPool2d", Reduction::max, 2, kernel_size, stride, padding) {}
 
   explicit MaxPool2d(
       std::initializer_list<int> kernel_size,
-      PoolSize stride = {},
-      PoolSize padding = 0)
-      : MaxPool2d(PoolSize(kernel_size), stride, padding) {}
+      IntOrTuple stride = {},
+      IntOrTuple padding = 0)
+      : MaxPool2d(IntOrTuple(kernel_size), stride, padding) {}
 };
 
 /** Max pooling over (N, D, H, W, C) inputs. */
 class MaxPool3d : public Pool {
  public:
   explicit MaxPool3d(
-      PoolSize kernel_size,
-      PoolSize stride = {},
-      PoolSize padding = 0)
+      IntOrTuple kernel_size,
+      IntOrTuple stride = {},
+      IntOrTuple padding = 0)
       : Pool("MaxPool3d", Reduction::max, 3, kernel_size, stride, padding) {}
 
   explicit MaxPool3d(
       std::initializer_list<int> kernel_size,
-      PoolSize stride = {},
-      PoolSize padding = 0)
-      : MaxPool3d(PoolSize(kernel_size), stride, padding) {}
+      IntOrTuple stride = {},
+      IntOrTuple padding = 0)
+      : MaxPool3d(IntOrTuple(kernel_size), stride, padding) {}
 };
 
 /** Average pooling over (N, L, C) inputs. */
 class AvgPool1d : public Pool {
  public:
   explicit AvgPool1d(
-      PoolSize kernel_size,
-      PoolSize stride = {},
-      PoolSize padding = 0)
+      IntOrTuple kernel_size,
+      IntOrTuple stride = {},
+      IntOrTuple padding = 0)
       : Pool("AvgPool1d", Reduction::mean, 1, kernel_size, stride, padding) {}
 
   explicit AvgPool1d(
       std::initializer_list<int> kernel_size,
-      PoolSize stride = {},
-      PoolSize padding = 0)
-      : AvgPool1d(PoolSize(kernel_size), stride, padding) {}
+      IntOrTuple stride = {},
+      IntOrTuple padding = 0)
+      : AvgPool1d(IntOrTuple(kernel_size), stride, padding) {}
 };
 
 /** Average pooling over (N, H, W, C) inputs. */
 class AvgPool2d : public Pool {
  public:
   explicit AvgPool2d(
-      PoolSize kernel_size,
-      PoolSize stride = {},
-      PoolSize padding = 0)
+      IntOrTuple kernel_size,
+      IntOrTuple stride = {},
+      IntOrTuple padding = 0)
       : Pool("AvgPool2d", Reduction::mean, 2, kernel_size, stride, padding) {}
 
   explicit AvgPool2d(
       std::initializer_list<int> kernel_size,
-      PoolSize stride = {},
-      PoolSize padding = 0)
-      : AvgPool2d(PoolSize(kernel_size), stride, padding) {}
+      IntOrTuple stride = {},
+      IntOrTuple padding = 0)
+      : AvgPool2d(IntOrTuple(kernel_size), stride, padding) {}
 };
 
 /** Average pooling over (N, D, H, W, C) inputs. */
 class AvgPool3d : public Pool {
  public:
   explicit AvgPool3d(
-      PoolSize kernel_size,
-      PoolSize stride = {},
-      PoolSize padding = 0)
+      IntOrTuple kernel_size,
+      IntOrTuple stride = {},
+      IntOrTuple padding = 0)
       : Pool("AvgPool3d", Reduction::mean, 3, kernel_size, stride, padding) {}
 
   explicit AvgPool3d(
       std::initializer_list<int> kernel_size,
-      PoolSize stride = {},
-      PoolSize padding = 0)
-      : AvgPool3d(PoolSize(kernel_size), stride, padding) {}
+      IntOrTuple stride = {},
+      IntOrTuple padding = 0)
+      : AvgPool3d(IntOrTuple(kernel_size), stride, padding) {}
 };
 
 } // namespace rmlx::nn
