@@ -249,6 +249,47 @@ mx::array crop_transposed(
   return mx::slice(padded, start, stop);
 }
 
+// Checks the arguments of ConvTranspose2d or ConvTranspose3d (already
+// expanded to `dims` values) and creates the layer's parameters.
+void init_transposed(
+    Module& layer,
+    int dims,
+    int in_channels,
+    int out_channels,
+    const IntOrTuple& kernel_size,
+    const std::vector<int>& stride,
+    const std::vector<int>& padding,
+    const IntOrTuple& dilation,
+    const std::vector<int>& output_padding,
+    bool bias) {
+  const std::string name = layer.type_name();
+  std::vector<int> kernel = kernel_size.expand(dims, name, "kernel_size");
+  std::vector<int> dilations = dilation.expand(dims, name, "dilation");
+  check_channels(name, in_channels, out_channels, 1);
+  check_sizes(name, kernel, stride, padding, dilations);
+  check_output_padding(name, output_padding, stride, dilations);
+  register_weights(layer, in_channels, out_channels, kernel, 1, bias);
+}
+
+// Formats ConvTranspose2d and ConvTranspose3d as MLX Python prints them.
+std::string transposed_repr(
+    const Module& layer,
+    const std::vector<int>& stride,
+    const std::vector<int>& padding,
+    const IntOrTuple& dilation,
+    const std::vector<int>& output_padding) {
+  const auto& weight = layer.param("weight");
+  std::ostringstream os;
+  os << weight.shape(-1) << ", " << weight.shape(0)
+     << ", kernel_size=" << detail::tuple_string(kernel_of(weight))
+     << ", stride=" << detail::tuple_string(stride)
+     << ", padding=" << detail::tuple_string(padding)
+     << ", dilation=" << dilation.repr()
+     << ", output_padding=" << detail::tuple_string(output_padding)
+     << ", bias=" << detail::python_bool(layer.has("bias"));
+  return os.str();
+}
+
 } // namespace
 
 // Conv1d
@@ -452,26 +493,21 @@ ConvTranspose2d::ConvTranspose2d(
       dilation_(std::move(dilation)),
       output_padding_(
           output_padding.expand(2, "ConvTranspose2d", "output_padding")) {
-  const std::string layer = "ConvTranspose2d";
-  std::vector<int> kernel = kernel_size.expand(2, layer, "kernel_size");
-  std::vector<int> dilations = dilation_.expand(2, layer, "dilation");
-  check_channels(layer, in_channels, out_channels, 1);
-  check_sizes(layer, kernel, stride_, padding_, dilations);
-  check_output_padding(layer, output_padding_, stride_, dilations);
-  register_weights(*this, in_channels, out_channels, kernel, 1, bias);
+  init_transposed(
+      *this,
+      2,
+      in_channels,
+      out_channels,
+      kernel_size,
+      stride_,
+      padding_,
+      dilation_,
+      output_padding_,
+      bias);
 }
 
 std::string ConvTranspose2d::extra_repr() const {
-  const auto& weight = param("weight");
-  std::ostringstream os;
-  os << weight.shape(-1) << ", " << weight.shape(0)
-     << ", kernel_size=" << detail::tuple_string(kernel_of(weight))
-     << ", stride=" << detail::tuple_string(stride_)
-     << ", padding=" << detail::tuple_string(padding_)
-     << ", dilation=" << dilation_.repr()
-     << ", output_padding=" << detail::tuple_string(output_padding_)
-     << ", bias=" << detail::python_bool(has("bias"));
-  return os.str();
+  return transposed_repr(*this, stride_, padding_, dilation_, output_padding_);
 }
 
 mx::array ConvTranspose2d::forward(const mx::array& x) {
@@ -507,26 +543,21 @@ ConvTranspose3d::ConvTranspose3d(
       dilation_(std::move(dilation)),
       output_padding_(
           output_padding.expand(3, "ConvTranspose3d", "output_padding")) {
-  const std::string layer = "ConvTranspose3d";
-  std::vector<int> kernel = kernel_size.expand(3, layer, "kernel_size");
-  std::vector<int> dilations = dilation_.expand(3, layer, "dilation");
-  check_channels(layer, in_channels, out_channels, 1);
-  check_sizes(layer, kernel, stride_, padding_, dilations);
-  check_output_padding(layer, output_padding_, stride_, dilations);
-  register_weights(*this, in_channels, out_channels, kernel, 1, bias);
+  init_transposed(
+      *this,
+      3,
+      in_channels,
+      out_channels,
+      kernel_size,
+      stride_,
+      padding_,
+      dilation_,
+      output_padding_,
+      bias);
 }
 
 std::string ConvTranspose3d::extra_repr() const {
-  const auto& weight = param("weight");
-  std::ostringstream os;
-  os << weight.shape(-1) << ", " << weight.shape(0)
-     << ", kernel_size=" << detail::tuple_string(kernel_of(weight))
-     << ", stride=" << detail::tuple_string(stride_)
-     << ", padding=" << detail::tuple_string(padding_)
-     << ", dilation=" << dilation_.repr()
-     << ", output_padding=" << detail::tuple_string(output_padding_)
-     << ", bias=" << detail::python_bool(has("bias"));
-  return os.str();
+  return transposed_repr(*this, stride_, padding_, dilation_, output_padding_);
 }
 
 mx::array ConvTranspose3d::forward(const mx::array& x) {
