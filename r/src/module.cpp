@@ -62,6 +62,15 @@ cpp11::writable::list rmlx_wrap_named(const nn::NamedArrays& arrays) {
   return out;
 }
 
+cpp11::writable::list rmlx_wrap_arrays(
+    const std::vector<mx::array>& arrays) {
+  cpp11::writable::list out(arrays.size());
+  for (size_t i = 0; i < arrays.size(); ++i) {
+    out[i] = rmlx_wrap_array(arrays[i]);
+  }
+  return out;
+}
+
 nn::NamedArrays rmlx_unwrap_named(cpp11::list values, const char* fn) {
   nn::NamedArrays out;
   if (values.size() == 0) {
@@ -326,12 +335,7 @@ cpp11::list module_forward_(SEXP ptr, cpp11::list inputs) {
       args.emplace_back(rmlx_unwrap_array(x, "mlx_forward", "..."));
     }
   }
-  auto outputs = m->forward(args);
-  cpp11::writable::list out(outputs.size());
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    out[i] = rmlx_wrap_array(outputs[i]);
-  }
-  return out;
+  return rmlx_wrap_arrays(m->forward(args));
 }
 
 // Returns the dotted paths of this module's subtree, the root as "", with

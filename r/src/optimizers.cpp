@@ -62,14 +62,6 @@ std::vector<mx::array> call_r_loss(SEXP fn, SEXP module, cpp11::list args) {
   return out;
 }
 
-cpp11::writable::list wrap_arrays(const std::vector<mx::array>& arrays) {
-  cpp11::writable::list out(arrays.size());
-  for (size_t i = 0; i < arrays.size(); ++i) {
-    out[i] = rmlx_wrap_array(arrays[i]);
-  }
-  return out;
-}
-
 } // namespace
 
 [[cpp11::register]]
@@ -149,7 +141,8 @@ cpp11::list value_and_grad_(SEXP module, SEXP fn, cpp11::list args) {
     return call_r_loss(fn, module, args);
   });
   auto [outputs, grads] = vg({});
-  return cpp11::writable::list({wrap_arrays(outputs), rmlx_wrap_named(grads)});
+  return cpp11::writable::list(
+      {rmlx_wrap_arrays(outputs), rmlx_wrap_named(grads)});
 }
 
 // The step's external pointer protects list(module, optimizer, loss
@@ -159,7 +152,7 @@ SEXP train_step_new_(SEXP module, SEXP opt, SEXP fn, bool compile) {
   auto& m = rmlx_unwrap_module(module, "mlx_train_step", "module");
   auto& o = unwrap_optimizer(opt, "mlx_train_step");
   auto loss = [module, fn](const std::vector<mx::array>& batch) {
-    return call_r_loss(fn, module, wrap_arrays(batch));
+    return call_r_loss(fn, module, rmlx_wrap_arrays(batch));
   };
   auto* heap = new std::shared_ptr<nn::TrainStep>(
       std::make_shared<nn::TrainStep>(m, o, loss, compile));
@@ -188,5 +181,5 @@ cpp11::list train_step_call_(SEXP step, cpp11::list batch, bool evaluate) {
   if (evaluate) {
     s->eval(outputs);
   }
-  return wrap_arrays(outputs);
+  return rmlx_wrap_arrays(outputs);
 }

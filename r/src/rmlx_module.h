@@ -26,5 +26,9 @@ std::shared_ptr<rmlx::nn::Module>& rmlx_unwrap_module(
 /** Converts arrays under dotted names to an R list named by them. */
 cpp11::writable::list rmlx_wrap_named(const rmlx::nn::NamedArrays& arrays);
 
+/** Converts arrays to an unnamed R list of mlx_array objects. */
+cpp11::writable::list rmlx_wrap_arrays(
+    const std::vector<mlx::core::array>& arrays);
+
 /** Converts a named R list of mlx_array objects; errors name `fn()`. */
 rmlx::nn::NamedArrays rmlx_unwrap_named(cpp11::list values, const char* fn);
