@@ -8,7 +8,7 @@
 
 namespace mx = mlx::core;
 
-// The suite runs on the CPU unless RMLX_TEST_DEVICE=gpu asks for the GPU.
+// The suite runs on the CPU unless RMLX_TEST_DEVICE=gpu selects the GPU.
 int main(int argc, char** argv) {
   const char* device = std::getenv("RMLX_TEST_DEVICE");
   if (device != nullptr && std::string(device) == "gpu" &&

@@ -338,8 +338,8 @@ SEXP mlx_binary_(std::string op, SEXP e1, SEXP e2) {
   mx::array a = rmlx_unwrap_array(e1, op.c_str(), "e1");
   mx::array b = rmlx_unwrap_array(e2, op.c_str(), "e2");
   // R's arithmetic on logicals counts (TRUE + TRUE is 2), where MLX's on
-  // bool arrays is logical; and R's ^ always gives a double, where MLX's on
-  // integers stays integer (so 2^-1 would be 0).
+  // bool arrays is logical. R's ^ always gives a double, where MLX's on
+  // integers stays integer, so 2^-1 would be 0.
   bool arithmetic = op == "+" || op == "-" || op == "*" || op == "/" ||
       op == "^" || op == "%%" || op == "%/%";
   if (arithmetic) {

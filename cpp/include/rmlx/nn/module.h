@@ -35,7 +35,7 @@ struct Value {
   bool is_list() const { return std::holds_alternative<List>(data); }
 };
 
-/** Arrays under their dotted names, in the order the tree holds them. */
+/** Arrays under their dotted names, in the order of the tree. */
 using NamedArrays = std::vector<std::pair<std::string, mx::array>>;
 
 /** Positional forward inputs; an optional input that is absent is nullopt. */
@@ -124,8 +124,8 @@ class Module : public std::enable_shared_from_this<Module> {
 
   /**
    * Replaces parameters by dotted name. With strict, a name that is not a
-   * parameter of this tree, or a new value of another shape, throws
-   * std::invalid_argument; without it, such names are skipped.
+   * parameter of this tree throws std::invalid_argument. Without strict,
+   * such names are skipped. Shapes are not checked, as in MLX Python.
    */
   void update(const NamedArrays& parameters, bool strict = true);
 

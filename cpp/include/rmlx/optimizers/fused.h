@@ -18,11 +18,11 @@ namespace mx = mlx::core;
  * The scalar a is the learning rate, or lr / (1 - b1^t) with bias
  * correction. c is 1, or 1 / sqrt(1 - b2^t) with bias correction, and d is
  * 1, or AdamW's 1 - lr * weight_decay. They are arrays so that they may
- * change from step to step inside a compiled function. For float32 arrays of one shape on the
- * CPU this is a single primitive; otherwise the same formula runs as MLX
- * operations, in the same order, so both give the same numbers. Like MLX
- * Python, 1 - b1 and 1 - b2 are computed in double precision and then
- * rounded to float32.
+ * change from step to step inside a compiled function. For float32 arrays
+ * of one shape on the CPU this is a single primitive. Otherwise the same
+ * formula runs as MLX operations in the same order, so both give the same
+ * numbers. Like MLX Python, 1 - b1 and 1 - b2 are computed in double
+ * precision and then rounded to float32.
  */
 std::vector<mx::array> adam_step(
     const mx::array& parameter,
