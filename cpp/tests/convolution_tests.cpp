@@ -11,6 +11,7 @@
 using namespace rmlx::nn;
 using rmlx::test::arrays_close;
 using rmlx::test::arrays_equal;
+using rmlx::test::CustomKernelsScope;
 using rmlx::test::Fixture;
 using rmlx::test::gradient_matches;
 
@@ -177,6 +178,11 @@ TEST_CASE("convolution fixtures record their versions") {
 }
 
 TEST_CASE("convolution layers match MLX Python and PyTorch") {
+  // Both the unfold kernels and MLX's own convolution, which groups > 1
+  // and other dtypes take.
+  for (bool custom : {true, false}) {
+  CAPTURE(custom);
+  CustomKernelsScope kernels(custom);
   for (const auto& test_case : fixture_cases()) {
     CAPTURE(test_case.file);
     CAPTURE(test_case.name);
@@ -205,6 +211,41 @@ TEST_CASE("convolution layers match MLX Python and PyTorch") {
     CHECK(y.dtype() == mx::float32);
     CHECK(arrays_close(y, fixture[name + "_y"], 1e-5, 1e-6));
     CHECK(arrays_close(y, fixture[name + "_torch_y"], 1e-5, 1e-5));
+  }
+  }
+}
+
+TEST_CASE("convolution gradients match MLX Python") {
+  for (bool custom : {true, false}) {
+    CAPTURE(custom);
+    CustomKernelsScope kernels(custom);
+    for (const auto& test_case : fixture_cases()) {
+      CAPTURE(test_case.file);
+      CAPTURE(test_case.name);
+      Fixture fixture(test_case.file);
+      const std::string& name = test_case.name;
+      auto layer = test_case.make();
+      bool has_bias = layer->has("bias");
+      std::vector<mx::array> primals = {
+          fixture[name + "_x"], fixture[name + "_weight"]};
+      if (has_bias) {
+        primals.push_back(fixture[name + "_bias"]);
+      }
+      auto loss = [&](const std::vector<mx::array>& args) {
+        NamedArrays parameters = {{"weight", args[1]}};
+        if (has_bias) {
+          parameters.emplace_back("bias", args[2]);
+        }
+        layer->update(parameters);
+        return std::vector<mx::array>{weighted_sum((*layer)(args[0]))};
+      };
+      auto [value, grads] = mx::vjp(loss, primals, {mx::array(1.0f)});
+      CHECK(arrays_close(grads[0], fixture[name + "_dx"], 1e-4, 1e-5));
+      CHECK(arrays_close(grads[1], fixture[name + "_dweight"], 1e-4, 1e-5));
+      if (has_bias) {
+        CHECK(arrays_close(grads[2], fixture[name + "_dbias"], 1e-4, 1e-5));
+      }
+    }
   }
 }
 

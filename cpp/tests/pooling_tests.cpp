@@ -14,6 +14,7 @@
 using namespace rmlx::nn;
 using rmlx::test::arrays_close;
 using rmlx::test::arrays_equal;
+using rmlx::test::CustomKernelsScope;
 using rmlx::test::Fixture;
 using rmlx::test::gradient_matches;
 
@@ -94,6 +95,53 @@ TEST_CASE("pooling matches MLX Python and PyTorch") {
             arrays_close(y, fixture["torch_" + key], 1e-5, 1e-6), key);
       }
     }
+  }
+}
+
+TEST_CASE("pooling gradients match MLX Python") {
+  Fixture fixture("pooling");
+  for (bool custom : {true, false}) {
+    CAPTURE(custom);
+    CustomKernelsScope kernels(custom);
+    for (const PoolCase& c : pool_cases()) {
+      mx::array x = fixture["x" + std::to_string(c.dims) + "d"];
+      for (std::string kind : {"max", "avg"}) {
+        std::string key = kind + std::to_string(c.dims) + "d_" + c.name;
+        auto layer = pool_factory(kind, c.dims)(c.kernel, c.stride, c.padding);
+        auto f = [&](const mx::array& input) {
+          return weighted_sum((*layer)(input));
+        };
+        CHECK_MESSAGE(arrays_close(mx::grad(f)(x), fixture["grad_" + key]), key);
+      }
+      if (c.dims != 2) {
+        continue;
+      }
+      // Equal maxima share the gradient, as in MLX.
+      mx::array ties = fixture["x2d_ties"];
+      std::string key = "max2d_ties_" + c.name;
+      auto layer = pool_factory("max", 2)(c.kernel, c.stride, c.padding);
+      auto f = [&](const mx::array& input) {
+        return weighted_sum((*layer)(input));
+      };
+      CHECK_MESSAGE(arrays_close((*layer)(ties), fixture[key]), key);
+      CHECK_MESSAGE(
+          arrays_close(mx::grad(f)(ties), fixture["grad_" + key]), key);
+    }
+  }
+}
+
+TEST_CASE("max pooling gradient of NaN and -inf windows") {
+  Fixture fixture("pooling");
+  mx::array x = fixture["x1d_special"];
+  MaxPool1d layer(2, 2, 1);
+  for (bool custom : {true, false}) {
+    CAPTURE(custom);
+    CustomKernelsScope kernels(custom);
+    mx::array dx = mx::grad([&](const mx::array& input) {
+      return mx::sum(layer(input));
+    })(x);
+    CHECK(arrays_close(layer(x), fixture["max1d_special"]));
+    CHECK(arrays_close(dx, fixture["grad_max1d_special"]));
   }
 }
 

@@ -9,6 +9,8 @@
 
 #include <mlx/mlx.h>
 
+#include "rmlx/nn/custom_kernels.h"
+
 namespace rmlx::test {
 
 namespace mx = mlx::core;
@@ -109,5 +111,25 @@ inline bool gradient_matches(
   mx::array numeric = numeric_gradient(f, x64, step);
   return arrays_close(analytic, numeric, rtol, atol);
 }
+
+/**
+ * Sets rmlx::nn::set_custom_kernels_enabled() for one scope and restores
+ * the previous setting when it ends, so a failing check cannot leak it.
+ */
+class CustomKernelsScope {
+ public:
+  explicit CustomKernelsScope(bool enabled)
+      : previous_(rmlx::nn::custom_kernels_enabled()) {
+    rmlx::nn::set_custom_kernels_enabled(enabled);
+  }
+  ~CustomKernelsScope() {
+    rmlx::nn::set_custom_kernels_enabled(previous_);
+  }
+  CustomKernelsScope(const CustomKernelsScope&) = delete;
+  CustomKernelsScope& operator=(const CustomKernelsScope&) = delete;
+
+ private:
+  bool previous_;
+};
 
 } // namespace rmlx::test

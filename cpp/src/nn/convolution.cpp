@@ -324,7 +324,7 @@ mx::array Conv1d::forward(const mx::array& x) {
   const auto& weight = param("weight");
   check_input(*this, x, "(N, L, C)", weight.shape(-1) * groups_);
   return add_bias(
-      *this, mx::conv1d(x, weight, stride_, padding_, dilation_, groups_));
+      *this, conv(x, weight, {stride_}, {padding_}, {dilation_}, groups_));
 }
 
 // Conv2d
@@ -369,15 +369,7 @@ mx::array Conv2d::forward(const mx::array& x) {
   const auto& weight = param("weight");
   check_input(*this, x, "(N, H, W, C)", weight.shape(-1) * groups_);
   std::vector<int> dilation = dilation_.expand(2, "Conv2d", "dilation");
-  return add_bias(
-      *this,
-      mx::conv2d(
-          x,
-          weight,
-          pair_of(stride_),
-          pair_of(padding_),
-          pair_of(dilation),
-          groups_));
+  return add_bias(*this, conv(x, weight, stride_, padding_, dilation, groups_));
 }
 
 // Conv3d
@@ -420,14 +412,7 @@ mx::array Conv3d::forward(const mx::array& x) {
   const auto& weight = param("weight");
   check_input(*this, x, "(N, D, H, W, C)", weight.shape(-1));
   std::vector<int> dilation = dilation_.expand(3, "Conv3d", "dilation");
-  return add_bias(
-      *this,
-      mx::conv3d(
-          x,
-          weight,
-          triple_of(stride_),
-          triple_of(padding_),
-          triple_of(dilation)));
+  return add_bias(*this, conv(x, weight, stride_, padding_, dilation));
 }
 
 // ConvTranspose1d

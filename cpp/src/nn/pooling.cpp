@@ -5,6 +5,8 @@
 #include <stdexcept>
 
 #include "layer_utils.h"
+#include "rmlx/nn/custom_kernels.h"
+#include "pooling_kernels.h"
 
 namespace rmlx::nn {
 
@@ -112,6 +114,31 @@ mx::array Pool::forward(const mx::array& input) {
         << layouts[dims - 1] << " but received shape "
         << detail::shape_string(input.shape()) << ".";
     throw std::invalid_argument(msg.str());
+  }
+
+  if (custom_kernels_enabled() && input.dtype() == mx::float32 &&
+      input.size() > 0 &&
+      mx::default_device() == mx::Device::cpu) {
+    mx::Shape output_shape = {input.shape(0)};
+    for (int i = 0; i < dims; ++i) {
+      int span = input.shape(i + 1) + 2 * padding_[i] - kernel_size_[i];
+      output_shape.push_back(span < 0 ? 0 : span / stride_[i] + 1);
+    }
+    output_shape.push_back(input.shape(-1));
+    bool nonempty = true;
+    for (int i = 0; i < dims; ++i) {
+      nonempty = nonempty && output_shape[i + 1] > 0;
+    }
+    if (nonempty) {
+      detail::PoolParameters parameters{
+          reduction_ == Reduction::max ? detail::PoolMode::max
+                                       : detail::PoolMode::mean,
+          kernel_size_,
+          stride_,
+          padding_};
+      return detail::window_pool(
+          input, output_shape, parameters, mx::default_stream(mx::Device::cpu));
+    }
   }
 
   mx::array x = input;

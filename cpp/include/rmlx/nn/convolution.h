@@ -19,6 +19,25 @@
 namespace rmlx::nn {
 
 /**
+ * Convolves x, shape (N, S_1, ..., S_d, C_in) with d = 1, 2 or 3, with
+ * weight (C_out, K_1, ..., K_d, C_in / groups), as mx::conv_general does
+ * without input dilation or flipping. Every size vector has d entries.
+ *
+ * On the CPU, for float32 x and weight and groups 1, it runs as unfold()
+ * and one matrix product: the same values up to float32 rounding, but a
+ * gradient several times faster than mx::conv_general's on MLX 0.32.4's CPU
+ * backend. Otherwise, and for every input that mx::conv_general rejects, it
+ * calls mx::conv_general, so its errors are MLX's.
+ */
+mx::array conv(
+    const mx::array& x,
+    const mx::array& weight,
+    const std::vector<int>& stride,
+    const std::vector<int>& padding,
+    const std::vector<int>& dilation,
+    int groups = 1);
+
+/**
  * A 1-D convolution over input of shape (N, L, in_channels), returning
  * (N, L_out, out_channels). The weight has shape (out_channels, kernel_size,
  * in_channels / groups).

@@ -1,0 +1,343 @@
+#include "rmlx/nn/unfold.h"
+
+#include <cstring>
+#include <sstream>
+#include <stdexcept>
+
+#include <mlx/backend/cpu/encoder.h>
+
+#include "layer_utils.h"
+#include "window_geometry.h"
+
+namespace rmlx::nn {
+
+namespace {
+
+using detail::for_each_window_position;
+using detail::WindowGeometry;
+
+// Rows per thread below which a second thread costs more than it saves.
+constexpr size_t kMinRowsPerThread = 2048;
+
+template <typename T>
+void unfold_kernel(const T* x, T* windows, const WindowGeometry& g) {
+  size_t rows = g.batch * g.output_positions();
+  size_t row_size = g.kernel_positions() * g.channels;
+  size_t bytes = g.channels * sizeof(T);
+  detail::parallel_for(rows, kMinRowsPerThread, [&](size_t first, size_t last) {
+    for (size_t row = first; row < last; ++row) {
+      T* out = windows + row * row_size;
+      for_each_window_position(
+          g, row, [&](size_t kernel_offset, std::ptrdiff_t input_offset) {
+            if (input_offset < 0) {
+              std::memset(out + kernel_offset, 0, bytes);
+            } else if (g.channels == 1) {
+              out[kernel_offset] = x[input_offset];
+            } else {
+              std::memcpy(out + kernel_offset, x + input_offset, bytes);
+            }
+          });
+    }
+  });
+}
+
+template <typename T>
+void fold_kernel(const T* windows, T* x, const WindowGeometry& g) {
+  size_t image_size = g.input_positions() * g.channels;
+  size_t positions = g.output_positions();
+  size_t row_size = g.kernel_positions() * g.channels;
+  size_t channels = g.channels;
+  // Images are split between threads, so no two threads add into the same
+  // element.
+  detail::parallel_for(
+      g.batch,
+      std::max<size_t>(1, kMinRowsPerThread / std::max<size_t>(1, positions)),
+      [&](size_t first, size_t last) {
+        std::memset(x + first * image_size, 0,
+                    (last - first) * image_size * sizeof(T));
+        for (size_t row = first * positions; row < last * positions; ++row) {
+          const T* in = windows + row * row_size;
+          for_each_window_position(
+              g, row, [&](size_t kernel_offset, std::ptrdiff_t input_offset) {
+                if (input_offset < 0) {
+                  return;
+                }
+                T* target = x + input_offset;
+                const T* source = in + kernel_offset;
+                for (size_t c = 0; c < channels; ++c) {
+                  target[c] = target[c] + source[c];
+                }
+              });
+        }
+      });
+}
+
+// Calls f.template operator()<T>() with the C++ type of a floating dtype.
+template <typename F>
+void dispatch_floating(mx::Dtype dtype, const char* op, F&& f) {
+  switch (dtype) {
+    case mx::float32:
+      f.template operator()<float>();
+      break;
+    case mx::float16:
+      f.template operator()<mx::float16_t>();
+      break;
+    case mx::bfloat16:
+      f.template operator()<mx::bfloat16_t>();
+      break;
+    case mx::float64:
+      f.template operator()<double>();
+      break;
+    default:
+      throw std::invalid_argument(
+          std::string("[") + op + "] Expected a floating-point array.");
+  }
+}
+
+void check_parameters(const char* op, const WindowParameters& p) {
+  size_t dims = p.kernel_size.size();
+  if (dims < 1 || dims > 3) {
+    std::ostringstream msg;
+    msg << "[" << op << "] Expected 1 to 3 spatial dimensions but got "
+        << dims << ".";
+    throw std::invalid_argument(msg.str());
+  }
+  auto check = [&](const char* name, const std::vector<int>& values,
+                   int minimum) {
+    if (values.size() != dims) {
+      std::ostringstream msg;
+      msg << "[" << op << "] '" << name << "' must have " << dims
+          << " values like kernel_size but got "
+          << detail::tuple_string(values) << ".";
+      throw std::invalid_argument(msg.str());
+    }
+    for (int v : values) {
+      if (v < minimum) {
+        std::ostringstream msg;
+        msg << "[" << op << "] '" << name << "' must be "
+            << (minimum == 0 ? "non-negative" : "positive") << " but got "
+            << detail::tuple_string(values) << ".";
+        throw std::invalid_argument(msg.str());
+      }
+    }
+  };
+  check("kernel_size", p.kernel_size, 1);
+  check("stride", p.stride, 1);
+  check("padding", p.padding, 0);
+  check("dilation", p.dilation, 1);
+}
+
+void check_floating_cpu(const char* op, const mx::array& x, mx::Stream s) {
+  if (!mx::issubdtype(x.dtype(), mx::floating)) {
+    std::ostringstream msg;
+    msg << "[" << op << "] Expected a floating-point array but got dtype "
+        << x.dtype() << ".";
+    throw std::invalid_argument(msg.str());
+  }
+  if (s.device != mx::Device::cpu) {
+    throw std::invalid_argument(
+        std::string("[") + op + "] Runs on the CPU only.");
+  }
+}
+
+// Spatial shape of the windows array (N, O..., K..., C).
+std::vector<int> window_counts(const mx::array& windows, size_t dims) {
+  return std::vector<int>(
+      windows.shape().begin() + 1, windows.shape().begin() + 1 + dims);
+}
+
+WindowGeometry geometry_of(
+    const mx::Shape& dense_shape,
+    const WindowParameters& p) {
+  return detail::make_geometry(
+      dense_shape, p.windows, p.kernel_size, p.stride, p.padding, p.dilation);
+}
+
+void allocate_and_encode(
+    const mx::array& input,
+    mx::array& output,
+    mx::Stream stream) {
+  output.set_data(mx::allocator::malloc(output.nbytes()));
+  auto& encoder = mx::cpu::get_command_encoder(stream);
+  encoder.set_input_array(input);
+  encoder.set_output_array(output);
+}
+
+// Builds the Unfold node. p.windows may exceed what fits in the padded
+// input: those positions read as padding.
+mx::array make_unfold(
+    const mx::array& x,
+    const WindowParameters& p,
+    mx::Stream stream) {
+  mx::Shape out_shape = {x.shape(0)};
+  out_shape.insert(out_shape.end(), p.windows.begin(), p.windows.end());
+  out_shape.insert(
+      out_shape.end(), p.kernel_size.begin(), p.kernel_size.end());
+  out_shape.push_back(x.shape(-1));
+  return mx::array(
+      out_shape,
+      x.dtype(),
+      std::make_shared<Unfold>(stream, p),
+      {mx::contiguous(x, false, stream)});
+}
+
+mx::array make_fold(
+    const mx::array& windows,
+    const WindowParameters& p,
+    mx::Stream stream) {
+  mx::Shape out_shape = {windows.shape(0)};
+  out_shape.insert(out_shape.end(), p.spatial.begin(), p.spatial.end());
+  out_shape.push_back(windows.shape(-1));
+  return mx::array(
+      out_shape,
+      windows.dtype(),
+      std::make_shared<Fold>(stream, p),
+      {mx::contiguous(windows, false, stream)});
+}
+
+} // namespace
+
+mx::array unfold(
+    const mx::array& x,
+    const std::vector<int>& kernel_size,
+    const std::vector<int>& stride,
+    const std::vector<int>& padding,
+    const std::vector<int>& dilation,
+    mx::StreamOrDevice s) {
+  auto stream = mx::to_stream(s);
+  WindowParameters p{{}, {}, kernel_size, stride, padding, dilation};
+  check_parameters("unfold", p);
+  check_floating_cpu("unfold", x, stream);
+  size_t dims = kernel_size.size();
+  if (x.ndim() != dims + 2) {
+    std::ostringstream msg;
+    msg << "[unfold] Expected a " << dims + 2
+        << "-D input (N, spatial..., C) for " << dims
+        << " spatial dimensions but got shape "
+        << detail::shape_string(x.shape()) << ".";
+    throw std::invalid_argument(msg.str());
+  }
+  for (size_t i = 0; i < dims; ++i) {
+    int count = detail::window_count(
+        x.shape(i + 1), kernel_size[i], stride[i], padding[i], dilation[i]);
+    if (count < 1) {
+      std::ostringstream msg;
+      msg << "[unfold] The window " << detail::tuple_string(kernel_size)
+          << " with dilation " << detail::tuple_string(dilation)
+          << " does not fit the padded input of shape "
+          << detail::shape_string(x.shape()) << ".";
+      throw std::invalid_argument(msg.str());
+    }
+    p.spatial.push_back(x.shape(i + 1));
+    p.windows.push_back(count);
+  }
+  return make_unfold(x, p, stream);
+}
+
+mx::array fold(
+    const mx::array& windows,
+    const std::vector<int>& spatial_shape,
+    const std::vector<int>& kernel_size,
+    const std::vector<int>& stride,
+    const std::vector<int>& padding,
+    const std::vector<int>& dilation,
+    mx::StreamOrDevice s) {
+  auto stream = mx::to_stream(s);
+  WindowParameters p{
+      spatial_shape, {}, kernel_size, stride, padding, dilation};
+  check_parameters("fold", p);
+  check_floating_cpu("fold", windows, stream);
+  size_t dims = kernel_size.size();
+  bool valid = windows.ndim() == 2 * dims + 2 && spatial_shape.size() == dims;
+  for (size_t i = 0; valid && i < dims; ++i) {
+    valid = windows.shape(1 + i) >= 1 &&
+        windows.shape(1 + dims + i) == kernel_size[i] && spatial_shape[i] >= 1;
+  }
+  if (!valid) {
+    std::ostringstream msg;
+    msg << "[fold] Expected windows of shape (N, O..., "
+        << detail::tuple_string(kernel_size).substr(1);
+    msg.seekp(-1, std::ios_base::end);
+    msg << ", C) and a spatial shape of " << dims
+        << " positive sizes but got windows of shape "
+        << detail::shape_string(windows.shape()) << " and spatial shape "
+        << detail::tuple_string(spatial_shape) << ".";
+    throw std::invalid_argument(msg.str());
+  }
+  p.windows = window_counts(windows, dims);
+  return make_fold(windows, p, stream);
+}
+
+void Unfold::eval_cpu(
+    const std::vector<mx::array>& inputs,
+    mx::array& output) {
+  const auto& x = inputs[0];
+  allocate_and_encode(x, output, stream());
+  WindowGeometry g = geometry_of(x.shape(), parameters_);
+  dispatch_floating(x.dtype(), "Unfold", [&]<typename T>() {
+    auto& encoder = mx::cpu::get_command_encoder(stream());
+    encoder.dispatch([in = x.data<T>(), out = output.data<T>(), g]() {
+      unfold_kernel<T>(in, out, g);
+    });
+  });
+}
+
+void Fold::eval_cpu(const std::vector<mx::array>& inputs, mx::array& output) {
+  const auto& windows = inputs[0];
+  allocate_and_encode(windows, output, stream());
+  WindowGeometry g = geometry_of(output.shape(), parameters_);
+  dispatch_floating(windows.dtype(), "Fold", [&]<typename T>() {
+    auto& encoder = mx::cpu::get_command_encoder(stream());
+    encoder.dispatch([in = windows.data<T>(), out = output.data<T>(), g]() {
+      fold_kernel<T>(in, out, g);
+    });
+  });
+}
+
+void Unfold::eval_gpu(const std::vector<mx::array>&, mx::array&) {
+  throw std::runtime_error("[Unfold] Runs on the CPU only.");
+}
+
+void Fold::eval_gpu(const std::vector<mx::array>&, mx::array&) {
+  throw std::runtime_error("[Fold] Runs on the CPU only.");
+}
+
+std::vector<mx::array> Unfold::jvp(
+    const std::vector<mx::array>& primals,
+    const std::vector<mx::array>& tangents,
+    const std::vector<int>& argnums) {
+  return {make_unfold(tangents[0], parameters_, stream())};
+}
+
+std::vector<mx::array> Unfold::vjp(
+    const std::vector<mx::array>& primals,
+    const std::vector<mx::array>& cotangents,
+    const std::vector<int>& argnums,
+    const std::vector<mx::array>& outputs) {
+  return {make_fold(cotangents[0], parameters_, stream())};
+}
+
+std::vector<mx::array> Fold::jvp(
+    const std::vector<mx::array>& primals,
+    const std::vector<mx::array>& tangents,
+    const std::vector<int>& argnums) {
+  return {make_fold(tangents[0], parameters_, stream())};
+}
+
+std::vector<mx::array> Fold::vjp(
+    const std::vector<mx::array>& primals,
+    const std::vector<mx::array>& cotangents,
+    const std::vector<int>& argnums,
+    const std::vector<mx::array>& outputs) {
+  return {make_unfold(cotangents[0], parameters_, stream())};
+}
+
+bool Unfold::is_equivalent(const mx::Primitive& other) const {
+  return parameters_ == static_cast<const Unfold&>(other).parameters_;
+}
+
+bool Fold::is_equivalent(const mx::Primitive& other) const {
+  return parameters_ == static_cast<const Fold&>(other).parameters_;
+}
+
+} // namespace rmlx::nn

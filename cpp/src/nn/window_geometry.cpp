@@ -1,0 +1,76 @@
+#include "window_geometry.h"
+
+#include <algorithm>
+#include <thread>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
+namespace rmlx::nn::detail {
+
+WindowGeometry make_geometry(
+    const mx::Shape& shape,
+    const std::vector<int>& output,
+    const std::vector<int>& kernel,
+    const std::vector<int>& stride,
+    const std::vector<int>& padding,
+    const std::vector<int>& dilation) {
+  WindowGeometry g;
+  int dims = static_cast<int>(kernel.size());
+  g.batch = static_cast<size_t>(shape.front());
+  g.channels = static_cast<size_t>(shape.back());
+  for (int i = 0; i < dims; ++i) {
+    int axis = 3 - dims + i;
+    g.input[axis] = shape[i + 1];
+    g.output[axis] = output[i];
+    g.kernel[axis] = kernel[i];
+    g.stride[axis] = stride[i];
+    g.padding[axis] = padding[i];
+    g.dilation[axis] = dilation[i];
+  }
+  return g;
+}
+
+namespace {
+
+// The number of processors this process may run on, which taskset and
+// cgroup CPU sets restrict, unlike std::thread::hardware_concurrency().
+size_t available_processors() {
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    return std::max(1, CPU_COUNT(&set));
+  }
+#endif
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+} // namespace
+
+void parallel_for(
+    size_t count,
+    size_t min_grain,
+    const std::function<void(size_t, size_t)>& body) {
+  static const size_t processors = available_processors();
+  size_t threads =
+      std::min(processors, std::max<size_t>(1, count / std::max<size_t>(1, min_grain)));
+  if (threads <= 1) {
+    body(0, count);
+    return;
+  }
+  size_t chunk = (count + threads - 1) / threads;
+  std::vector<std::thread> workers;
+  workers.reserve(threads - 1);
+  for (size_t t = 1; t < threads; ++t) {
+    size_t first = std::min(count, t * chunk);
+    size_t last = std::min(count, first + chunk);
+    workers.emplace_back(body, first, last);
+  }
+  body(0, std::min(count, chunk));
+  for (auto& worker : workers) {
+    worker.join();
+  }
+}
+
+} // namespace rmlx::nn::detail
