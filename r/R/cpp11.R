@@ -120,6 +120,18 @@ mlx_batches_ <- function(inputs, order, batch_size, drop_last) {
   .Call(`_Rmlx_mlx_batches_`, inputs, order, batch_size, drop_last)
 }
 
+mlx_enable_malloc_reuse_ <- function(max_block_mb) {
+  .Call(`_Rmlx_mlx_enable_malloc_reuse_`, max_block_mb)
+}
+
+mlx_set_custom_kernels_ <- function(enabled) {
+  .Call(`_Rmlx_mlx_set_custom_kernels_`, enabled)
+}
+
+mlx_custom_kernels_enabled_ <- function() {
+  .Call(`_Rmlx_mlx_custom_kernels_enabled_`)
+}
+
 random_seed_ <- function(seed) {
   invisible(.Call(`_Rmlx_random_seed_`, seed))
 }

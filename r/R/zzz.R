@@ -28,6 +28,12 @@ installed_config <- function(libname = dirname(getNamespaceInfo("Rmlx", "path"))
   for (name in names(routines)) {
     assign(name, routines[[name]], envir = namespace)
   }
+  # MLX allocates every CPU array with malloc. Without reuse, each array
+  # above glibc's mmap threshold is mapped afresh and faults in page by page;
+  # RMLX_MALLOC_REUSE=0 keeps glibc's defaults.
+  if (!identical(Sys.getenv("RMLX_MALLOC_REUSE"), "0")) {
+    mlx_enable_malloc_reuse_(1024)
+  }
   if (getRversion() >= "4.4.0") {
     registerS3method("matrixOps", "mlx_array", matrixOps.mlx_array,
       envir = namespace

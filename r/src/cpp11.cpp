@@ -216,6 +216,27 @@ extern "C" SEXP _Rmlx_mlx_batches_(SEXP inputs, SEXP order, SEXP batch_size, SEX
     return cpp11::as_sexp(mlx_batches_(cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(inputs), cpp11::as_cpp<cpp11::decay_t<cpp11::integers>>(order), cpp11::as_cpp<cpp11::decay_t<int>>(batch_size), cpp11::as_cpp<cpp11::decay_t<bool>>(drop_last)));
   END_CPP11
 }
+// kernels.cpp
+bool mlx_enable_malloc_reuse_(double max_block_mb);
+extern "C" SEXP _Rmlx_mlx_enable_malloc_reuse_(SEXP max_block_mb) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(mlx_enable_malloc_reuse_(cpp11::as_cpp<cpp11::decay_t<double>>(max_block_mb)));
+  END_CPP11
+}
+// kernels.cpp
+bool mlx_set_custom_kernels_(bool enabled);
+extern "C" SEXP _Rmlx_mlx_set_custom_kernels_(SEXP enabled) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(mlx_set_custom_kernels_(cpp11::as_cpp<cpp11::decay_t<bool>>(enabled)));
+  END_CPP11
+}
+// kernels.cpp
+bool mlx_custom_kernels_enabled_();
+extern "C" SEXP _Rmlx_mlx_custom_kernels_enabled_() {
+  BEGIN_CPP11
+    return cpp11::as_sexp(mlx_custom_kernels_enabled_());
+  END_CPP11
+}
 // layers.cpp
 void random_seed_(double seed);
 extern "C" SEXP _Rmlx_random_seed_(SEXP seed) {
@@ -655,7 +676,9 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_mlx_blas_library_",            (DL_FUNC) &_Rmlx_mlx_blas_library_,             0},
     {"_Rmlx_mlx_concatenate_",             (DL_FUNC) &_Rmlx_mlx_concatenate_,              2},
     {"_Rmlx_mlx_cumulative_",              (DL_FUNC) &_Rmlx_mlx_cumulative_,               2},
+    {"_Rmlx_mlx_custom_kernels_enabled_",  (DL_FUNC) &_Rmlx_mlx_custom_kernels_enabled_,   0},
     {"_Rmlx_mlx_dtype_",                   (DL_FUNC) &_Rmlx_mlx_dtype_,                    1},
+    {"_Rmlx_mlx_enable_malloc_reuse_",     (DL_FUNC) &_Rmlx_mlx_enable_malloc_reuse_,      1},
     {"_Rmlx_mlx_eval_",                    (DL_FUNC) &_Rmlx_mlx_eval_,                     1},
     {"_Rmlx_mlx_flatten_",                 (DL_FUNC) &_Rmlx_mlx_flatten_,                  1},
     {"_Rmlx_mlx_flatten_axes_",            (DL_FUNC) &_Rmlx_mlx_flatten_axes_,             3},
@@ -666,6 +689,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_mlx_reshape_",                 (DL_FUNC) &_Rmlx_mlx_reshape_,                  2},
     {"_Rmlx_mlx_reshape_rowmajor_",        (DL_FUNC) &_Rmlx_mlx_reshape_rowmajor_,         2},
     {"_Rmlx_mlx_round_",                   (DL_FUNC) &_Rmlx_mlx_round_,                    2},
+    {"_Rmlx_mlx_set_custom_kernels_",      (DL_FUNC) &_Rmlx_mlx_set_custom_kernels_,       1},
     {"_Rmlx_mlx_shape_",                   (DL_FUNC) &_Rmlx_mlx_shape_,                    1},
     {"_Rmlx_mlx_size_",                    (DL_FUNC) &_Rmlx_mlx_size_,                     1},
     {"_Rmlx_mlx_stack_",                   (DL_FUNC) &_Rmlx_mlx_stack_,                    2},

@@ -8,12 +8,20 @@
 
 #include "window_geometry.h"
 
+// The channel loops below are written to vectorize, but GCC's -O2 (what R
+// builds with) only vectorizes loops that need no scalar remainder.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("vect-cost-model=dynamic")
+#endif
+
 namespace rmlx::nn::detail {
 
 namespace {
 
 // Rows per thread below which a second thread costs more than it saves.
 constexpr size_t kMinRowsPerThread = 4096;
+
+constexpr float kNegativeInfinity = -std::numeric_limits<float>::infinity();
 
 WindowGeometry pool_geometry(
     const mx::Shape& input_shape,
@@ -27,57 +35,106 @@ WindowGeometry pool_geometry(
 
 void max_pool_kernel(const float* x, float* y, const WindowGeometry& g) {
   size_t channels = g.channels;
+  auto pool_row = [&](const WindowIndex& at) {
+    float* __restrict best = y + at.row * channels;
+    std::fill(best, best + channels, kNegativeInfinity);
+    for_each_window_position(g, at, [&](size_t, std::ptrdiff_t offset) {
+      if (offset < 0) {
+        return;
+      }
+      const float* __restrict in = x + offset;
+      for (size_t c = 0; c < channels; ++c) {
+        // NaN wins, as in MLX's max reduction. Bitwise | keeps the loop
+        // free of branches, so it vectorizes.
+        float value = in[c];
+        bool take = (value > best[c]) | (value != value);
+        best[c] = take ? value : best[c];
+      }
+    });
+  };
   size_t rows = g.batch * g.output_positions();
   parallel_for(rows, kMinRowsPerThread, [&](size_t first, size_t last) {
-    for (size_t row = first; row < last; ++row) {
-      float* out = y + row * channels;
-      for (size_t c = 0; c < channels; ++c) {
-        out[c] = -std::numeric_limits<float>::infinity();
-      }
-      for_each_window_position(
-          g, row, [&](size_t, std::ptrdiff_t input_offset) {
-            if (input_offset < 0) {
-              return;
-            }
-            const float* in = x + input_offset;
-            for (size_t c = 0; c < channels; ++c) {
-              // NaN wins, as in MLX's max reduction.
-              out[c] = (in[c] > out[c] || in[c] != in[c]) ? in[c] : out[c];
-            }
-          });
-    }
+    for_each_row(g, first, last, pool_row);
   });
 }
 
 void mean_pool_kernel(const float* x, float* y, const WindowGeometry& g) {
   size_t channels = g.channels;
-  size_t rows = g.batch * g.output_positions();
   const float scale = static_cast<float>(1.0 / g.kernel_positions());
-  parallel_for(rows, kMinRowsPerThread, [&](size_t first, size_t last) {
-    for (size_t row = first; row < last; ++row) {
-      float* out = y + row * channels;
-      std::memset(out, 0, channels * sizeof(float));
-      for_each_window_position(
-          g, row, [&](size_t, std::ptrdiff_t input_offset) {
-            if (input_offset < 0) {
-              return;
-            }
-            const float* in = x + input_offset;
-            for (size_t c = 0; c < channels; ++c) {
-              out[c] += in[c];
-            }
-          });
-      for (size_t c = 0; c < channels; ++c) {
-        out[c] *= scale;
+  auto pool_row = [&](const WindowIndex& at) {
+    float* __restrict sum = y + at.row * channels;
+    std::fill(sum, sum + channels, 0.0f);
+    for_each_window_position(g, at, [&](size_t, std::ptrdiff_t offset) {
+      if (offset < 0) {
+        return;
       }
+      const float* __restrict in = x + offset;
+      for (size_t c = 0; c < channels; ++c) {
+        sum[c] += in[c];
+      }
+    });
+    for (size_t c = 0; c < channels; ++c) {
+      sum[c] *= scale;
     }
+  };
+  size_t rows = g.batch * g.output_positions();
+  parallel_for(rows, kMinRowsPerThread, [&](size_t first, size_t last) {
+    for_each_row(g, first, last, pool_row);
+  });
+}
+
+// True when no two windows share an input position, so a gradient kernel
+// may store into dx rather than add.
+bool windows_disjoint(const WindowGeometry& g) {
+  for (int i = 0; i < 3; ++i) {
+    if (g.stride[i] < g.kernel[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// True when the windows tile the input exactly, so every element of dx is
+// written and dx needs no zeroing first.
+bool windows_tile_input(const WindowGeometry& g) {
+  for (int i = 0; i < 3; ++i) {
+    if (g.stride[i] != g.kernel[i] || g.padding[i] != 0 ||
+        g.output[i] * g.stride[i] != g.input[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Runs row_gradient(at, store) over every output row of images [first,
+// last), splitting images between threads so that windows of one image,
+// which may overlap, add into dx on one thread. `store` is true when the
+// windows are disjoint and the kernel may overwrite dx.
+template <typename RowGradient>
+void for_each_gradient_row(
+    float* dx,
+    const WindowGeometry& g,
+    RowGradient&& row_gradient) {
+  size_t positions = g.output_positions();
+  size_t image_size = g.input_positions() * g.channels;
+  size_t grain = std::max<size_t>(1, kMinRowsPerThread / positions);
+  bool store = windows_disjoint(g);
+  bool zero = !windows_tile_input(g);
+  parallel_for(g.batch, grain, [&](size_t first, size_t last) {
+    if (zero) {
+      std::memset(
+          dx + first * image_size,
+          0,
+          (last - first) * image_size * sizeof(float));
+    }
+    for_each_row(g, first * positions, last * positions,
+                 [&](const WindowIndex& at) { row_gradient(at, store); });
   });
 }
 
 // dx for max pooling: MLX's max vjp is (cotangent / count) * (x == max),
 // with count the number of window entries equal to the maximum, padding
-// included as -inf. Images go to separate threads, so overlapping windows
-// of one image add into dx on one thread.
+// included as -inf.
 void max_pool_grad_kernel(
     const float* x,
     const float* y,
@@ -85,42 +142,50 @@ void max_pool_grad_kernel(
     float* dx,
     const WindowGeometry& g) {
   size_t channels = g.channels;
-  size_t positions = g.output_positions();
-  size_t image_size = g.input_positions() * channels;
-  size_t grain = std::max<size_t>(1, kMinRowsPerThread / positions);
-  parallel_for(g.batch, grain, [&](size_t first, size_t last) {
-    std::memset(dx + first * image_size, 0,
-                (last - first) * image_size * sizeof(float));
-    std::vector<float> share(channels);
-    for (size_t row = first * positions; row < last * positions; ++row) {
-      const float* max = y + row * channels;
-      const float* grad = cotangent + row * channels;
-      std::fill(share.begin(), share.end(), 0.0f);
-      for_each_window_position(
-          g, row, [&](size_t, std::ptrdiff_t input_offset) {
-            for (size_t c = 0; c < channels; ++c) {
-              float value = input_offset < 0
-                  ? -std::numeric_limits<float>::infinity()
-                  : x[input_offset + c];
-              share[c] += value == max[c] ? 1.0f : 0.0f;
-            }
-          });
-      for (size_t c = 0; c < channels; ++c) {
-        share[c] = grad[c] / share[c];
+  // Per-thread scratch: one vector per row would allocate in the loop.
+  thread_local std::vector<float> portions;
+  thread_local std::vector<float> others;
+  auto row_gradient = [&](const WindowIndex& at, bool store) {
+    portions.assign(channels, 0.0f);
+    others.resize(channels);
+    const float* __restrict max = y + at.row * channels;
+    const float* __restrict grad = cotangent + at.row * channels;
+    float* __restrict count = portions.data();
+    for_each_window_position(g, at, [&](size_t, std::ptrdiff_t offset) {
+      if (offset < 0) {
+        for (size_t c = 0; c < channels; ++c) {
+          count[c] += max[c] == kNegativeInfinity ? 1.0f : 0.0f;
+        }
+        return;
       }
-      for_each_window_position(
-          g, row, [&](size_t, std::ptrdiff_t input_offset) {
-            if (input_offset < 0) {
-              return;
-            }
-            const float* in = x + input_offset;
-            float* target = dx + input_offset;
-            for (size_t c = 0; c < channels; ++c) {
-              target[c] += share[c] * (in[c] == max[c] ? 1.0f : 0.0f);
-            }
-          });
+      const float* __restrict in = x + offset;
+      for (size_t c = 0; c < channels; ++c) {
+        count[c] += in[c] == max[c] ? 1.0f : 0.0f;
+      }
+    });
+    // A position equal to the maximum gets grad / count and any other
+    // grad / count * 0, which is 0 unless count is 0 (a NaN maximum).
+    float* __restrict other = others.data();
+    for (size_t c = 0; c < channels; ++c) {
+      count[c] = grad[c] / count[c];
+      other[c] = count[c] * 0.0f;
     }
-  });
+    const float* __restrict portion = count;
+    for_each_window_position(g, at, [&](size_t, std::ptrdiff_t offset) {
+      if (offset < 0) {
+        return;
+      }
+      const float* __restrict in = x + offset;
+      float* __restrict target = dx + offset;
+      for (size_t c = 0; c < channels; ++c) {
+        float if_max = portion[c];
+        float if_not = other[c];
+        float value = in[c] == max[c] ? if_max : if_not;
+        target[c] = store ? value : target[c] + value;
+      }
+    });
+  };
+  for_each_gradient_row(dx, g, row_gradient);
 }
 
 // dx for average pooling: every window adds cotangent / prod(kernel_size)
@@ -130,27 +195,21 @@ void mean_pool_grad_kernel(
     float* dx,
     const WindowGeometry& g) {
   size_t channels = g.channels;
-  size_t positions = g.output_positions();
-  size_t image_size = g.input_positions() * channels;
-  size_t grain = std::max<size_t>(1, kMinRowsPerThread / positions);
   const float scale = static_cast<float>(1.0 / g.kernel_positions());
-  parallel_for(g.batch, grain, [&](size_t first, size_t last) {
-    std::memset(dx + first * image_size, 0,
-                (last - first) * image_size * sizeof(float));
-    for (size_t row = first * positions; row < last * positions; ++row) {
-      const float* grad = cotangent + row * channels;
-      for_each_window_position(
-          g, row, [&](size_t, std::ptrdiff_t input_offset) {
-            if (input_offset < 0) {
-              return;
-            }
-            float* target = dx + input_offset;
-            for (size_t c = 0; c < channels; ++c) {
-              target[c] += grad[c] * scale;
-            }
-          });
-    }
-  });
+  auto row_gradient = [&](const WindowIndex& at, bool store) {
+    const float* __restrict grad = cotangent + at.row * channels;
+    for_each_window_position(g, at, [&](size_t, std::ptrdiff_t offset) {
+      if (offset < 0) {
+        return;
+      }
+      float* __restrict target = dx + offset;
+      for (size_t c = 0; c < channels; ++c) {
+        float value = grad[c] * scale;
+        target[c] = store ? value : target[c] + value;
+      }
+    });
+  };
+  for_each_gradient_row(dx, g, row_gradient);
 }
 
 void check_float32_contiguous(const char* op, const mx::array& a) {

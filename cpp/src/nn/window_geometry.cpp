@@ -1,6 +1,7 @@
 #include "window_geometry.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <thread>
 
 #if defined(__linux__)
@@ -37,6 +38,12 @@ namespace {
 // The number of processors this process may run on, which taskset and
 // cgroup CPU sets restrict, unlike std::thread::hardware_concurrency().
 size_t available_processors() {
+  if (const char* limit = std::getenv("RMLX_NUM_THREADS")) {
+    int value = std::atoi(limit);
+    if (value > 0) {
+      return static_cast<size_t>(value);
+    }
+  }
 #if defined(__linux__)
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) {

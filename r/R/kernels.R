@@ -1,0 +1,29 @@
+#' Use Rmlx's own CPU kernels or MLX's operations
+#'
+#' On the CPU, Rmlx computes float32 convolutions with one group as an
+#' unfold of the input windows plus one matrix product, and pooling with
+#' its own kernels. Their values equal those of MLX's operations up to
+#' float32 rounding, and their gradients are several times faster on MLX
+#' 0.32.4's CPU backend. `mlx_custom_kernels(FALSE)` switches back to the
+#' operations MLX Python uses, for example to compare the two.
+#'
+#' The choice is made when a layer builds its part of the graph, so a step
+#' compiled by [mlx_train_step()] keeps the path it was first traced with:
+#' create the step after changing the setting.
+#'
+#' @param enabled `TRUE` to use Rmlx's kernels (the default when the
+#'   package loads), `FALSE` for MLX's operations, or `NULL` to only report
+#'   the setting.
+#' @return The setting before the call, invisibly when it was changed.
+#' @examples
+#' old <- mlx_custom_kernels(FALSE)
+#' mlx_custom_kernels()
+#' mlx_custom_kernels(old)
+#' @export
+mlx_custom_kernels <- function(enabled = NULL) {
+  if (is.null(enabled)) {
+    return(mlx_custom_kernels_enabled_())
+  }
+  check_bool(enabled)
+  invisible(mlx_set_custom_kernels_(enabled))
+}
