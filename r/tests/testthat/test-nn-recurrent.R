@@ -392,3 +392,35 @@ test_that("stacked layer takes unbatched input", {
   expect_equal(as.array(out[[1]]), as.array(batched[[1]])[1, , ],
                tolerance = 1e-6)
 })
+
+test_that("stacked layer trains in compiled steps", {
+  x <- array(sin(1:60), c(4, 5, 3))
+  lengths <- c(5L, 2L, 4L, 1L)
+  y <- matrix(c(1, -1, 0.5, 0), 4, 1)
+  # The loss reads the top layer's final states of both directions.
+  loss <- function(model, x, lengths, y) {
+    out <- mlx_forward(model$rnn, x, lengths = lengths)
+    final <- mlx_concatenate(list(out[[2]][3, , ], out[[2]][4, , ]), axis = 2)
+    mlx_mse_loss(mlx_forward(model$head, final), y)
+  }
+  classifier <- mlx_module(
+    "Classifier",
+    initialize = function() {
+      self$rnn <- mlx_stacked_gru(3, 4, num_layers = 2, bidirectional = TRUE)
+      self$head <- mlx_linear(8, 1)
+    },
+    forward = function(x) x
+  )
+  losses <- list()
+  for (compile in c(TRUE, FALSE)) {
+    mlx_random_seed(11)
+    model <- classifier()
+    step <- mlx_train_step(model, mlx_optimizer_sgd(learning_rate = 0.1),
+                           loss, compile = compile)
+    losses[[length(losses) + 1]] <- vapply(
+      1:4, function(i) as.numeric(step(x, lengths, y)), numeric(1)
+    )
+  }
+  expect_equal(losses[[1]], losses[[2]], tolerance = 1e-5)
+  expect_lt(losses[[1]][[4]], losses[[1]][[1]])
+})
