@@ -64,10 +64,26 @@ std::optional<mx::array> optional_input(const Inputs& inputs, size_t index) {
 RecurrentLayer::RecurrentLayer(int input_size, int hidden_size)
     : input_size_(input_size), hidden_size_(hidden_size) {}
 
+std::vector<mx::array> RecurrentLayer::forward(const Inputs& inputs) {
+  check_inputs(*this, inputs, 1);
+  RecurrentState initial;
+  for (int s = 0; s < num_states(); ++s) {
+    initial.push_back(optional_input(inputs, 1 + s));
+  }
+  return run(*inputs[0], initial);
+}
+
+std::vector<mx::array> RecurrentLayer::run(
+    const mx::array& x,
+    const RecurrentState& initial) {
+  check_inputs_shapes(x, initial);
+  return scan(x, initial).sequences;
+}
+
 void RecurrentLayer::check_inputs_shapes(
     const mx::array& x,
-    const RecurrentState& initial,
-    const std::vector<std::string>& state_names) const {
+    const RecurrentState& initial) const {
+  auto names = input_names();
   if ((x.ndim() != 2 && x.ndim() != 3) || x.shape(-1) != input_size_ ||
       x.shape(-2) == 0) {
     std::ostringstream msg;
@@ -84,7 +100,7 @@ void RecurrentLayer::check_inputs_shapes(
   for (size_t i = 0; i < initial.size(); ++i) {
     if (initial[i] && initial[i]->shape() != expected) {
       std::ostringstream msg;
-      msg << "[" << type_name() << "] Expected " << state_names[i]
+      msg << "[" << type_name() << "] Expected " << names[i + 1]
           << " of shape " << detail::shape_string(expected)
           << " for x of shape " << detail::shape_string(x.shape())
           << " but received shape "
@@ -244,16 +260,10 @@ std::vector<mx::array> RNN::step(
   return {activate(pre)};
 }
 
-std::vector<mx::array> RNN::forward(const Inputs& inputs) {
-  check_inputs(*this, inputs, 1);
-  return {forward(*inputs[0], optional_input(inputs, 1))};
-}
-
 mx::array RNN::forward(
     const mx::array& x,
     const std::optional<mx::array>& hidden) {
-  check_inputs_shapes(x, {hidden}, {"hidden"});
-  return scan(x, {hidden}).sequences[0];
+  return run(x, {hidden})[0];
 }
 
 // GRU
@@ -320,16 +330,10 @@ std::vector<mx::array> GRU::step(
   return {next};
 }
 
-std::vector<mx::array> GRU::forward(const Inputs& inputs) {
-  check_inputs(*this, inputs, 1);
-  return {forward(*inputs[0], optional_input(inputs, 1))};
-}
-
 mx::array GRU::forward(
     const mx::array& x,
     const std::optional<mx::array>& hidden) {
-  check_inputs_shapes(x, {hidden}, {"hidden"});
-  return scan(x, {hidden}).sequences[0];
+  return run(x, {hidden})[0];
 }
 
 // LSTM
@@ -376,20 +380,12 @@ std::vector<mx::array> LSTM::step(
   return {hidden, cell};
 }
 
-std::vector<mx::array> LSTM::forward(const Inputs& inputs) {
-  check_inputs(*this, inputs, 1);
-  auto [hidden, cell] = forward(
-      *inputs[0], optional_input(inputs, 1), optional_input(inputs, 2));
-  return {hidden, cell};
-}
-
 std::pair<mx::array, mx::array> LSTM::forward(
     const mx::array& x,
     const std::optional<mx::array>& hidden,
     const std::optional<mx::array>& cell) {
-  check_inputs_shapes(x, {hidden, cell}, {"hidden", "cell"});
-  auto result = scan(x, {hidden, cell});
-  return {result.sequences[0], result.sequences[1]};
+  auto sequences = run(x, {hidden, cell});
+  return {sequences[0], sequences[1]};
 }
 
 // StackedRecurrent

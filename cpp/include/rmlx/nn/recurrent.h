@@ -49,6 +49,12 @@ class RecurrentLayer : public Module {
     return hidden_size_;
   }
 
+  /**
+   * Runs the layer on x and the optional initial states, in the order of
+   * input_names(), and returns every state at every step.
+   */
+  std::vector<mx::array> forward(const Inputs& inputs) override;
+
   /** 1 for RNN and GRU (hidden state), 2 for LSTM (hidden and cell). */
   virtual int num_states() const {
     return 1;
@@ -90,11 +96,13 @@ class RecurrentLayer : public Module {
       const mx::array& projected,
       const RecurrentState& state) const = 0;
 
+  /** Checks x and the initial states, then returns scan()'s sequences. */
+  std::vector<mx::array> run(const mx::array& x, const RecurrentState& initial);
+
   /** Checks x and the given initial states; throws with this layer's name. */
   void check_inputs_shapes(
       const mx::array& x,
-      const RecurrentState& initial,
-      const std::vector<std::string>& state_names) const;
+      const RecurrentState& initial) const;
 
   /** Returns x W^T plus `bias` when the layer has it. */
   mx::array project(
@@ -152,7 +160,7 @@ class RNN : public RecurrentLayer {
     return {"x", "hidden"};
   }
 
-  std::vector<mx::array> forward(const Inputs& inputs) override;
+  using RecurrentLayer::forward;
 
   /** Returns the hidden state at every step. */
   mx::array forward(
@@ -203,7 +211,7 @@ class GRU : public RecurrentLayer {
     return {"x", "hidden"};
   }
 
-  std::vector<mx::array> forward(const Inputs& inputs) override;
+  using RecurrentLayer::forward;
 
   /** Returns the hidden state at every step. */
   mx::array forward(
@@ -247,7 +255,7 @@ class LSTM : public RecurrentLayer {
     return 2;
   }
 
-  std::vector<mx::array> forward(const Inputs& inputs) override;
+  using RecurrentLayer::forward;
 
   /** Returns the hidden states and the cell states at every step. */
   std::pair<mx::array, mx::array> forward(
