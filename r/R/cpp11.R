@@ -363,3 +363,19 @@ nn_upsample_ <- function(scale_factor, mode, align_corners, antialias) {
 nn_channel_dropout_ <- function(dims, p) {
   .Call(`_Rmlx_nn_channel_dropout_`, dims, p)
 }
+
+nn_rnn_ <- function(input_size, hidden_size, bias, nonlinearity, nonlinearity_module) {
+  .Call(`_Rmlx_nn_rnn_`, input_size, hidden_size, bias, nonlinearity, nonlinearity_module)
+}
+
+nn_gru_ <- function(input_size, hidden_size, bias) {
+  .Call(`_Rmlx_nn_gru_`, input_size, hidden_size, bias)
+}
+
+nn_lstm_ <- function(input_size, hidden_size, bias) {
+  .Call(`_Rmlx_nn_lstm_`, input_size, hidden_size, bias)
+}
+
+nn_stacked_recurrent_ <- function(kind, input_size, hidden_size, num_layers, bias, dropout, bidirectional, nonlinearity, nonlinearity_module) {
+  .Call(`_Rmlx_nn_stacked_recurrent_`, kind, input_size, hidden_size, num_layers, bias, dropout, bidirectional, nonlinearity, nonlinearity_module)
+}

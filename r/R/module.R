@@ -221,8 +221,13 @@ mlx_forward <- function(module, ...) {
     rows <- dim(mlx_parameters(module)$weight)[[1]]
     slots[[1]] <- one_based_indices(slots[[1]], rows, arg = "x")
   }
+  lengths_slot <- match("lengths", input_names)
+  if (inherits(module, stacked_recurrent_classes) &&
+      lengths_slot <= length(slots) && !is.null(slots[[lengths_slot]])) {
+    slots[[lengths_slot]] <- recurrent_lengths(slots[[lengths_slot]], slots[[1]])
+  }
   # R data becomes float32, integers and logicals included: the layers that
-  # take indices (embeddings) were converted above.
+  # take indices (embeddings, sequence lengths) were converted above.
   slots <- lapply(slots, function(x) {
     if (is.null(x) || inherits(x, "mlx_array")) x else as_mlx(x, dtype = "float32")
   })

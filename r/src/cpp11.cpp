@@ -660,6 +660,34 @@ extern "C" SEXP _Rmlx_nn_channel_dropout_(SEXP dims, SEXP p) {
     return cpp11::as_sexp(nn_channel_dropout_(cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<double>>(p)));
   END_CPP11
 }
+// recurrent.cpp
+SEXP nn_rnn_(int input_size, int hidden_size, bool bias, std::string nonlinearity, SEXP nonlinearity_module);
+extern "C" SEXP _Rmlx_nn_rnn_(SEXP input_size, SEXP hidden_size, SEXP bias, SEXP nonlinearity, SEXP nonlinearity_module) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_rnn_(cpp11::as_cpp<cpp11::decay_t<int>>(input_size), cpp11::as_cpp<cpp11::decay_t<int>>(hidden_size), cpp11::as_cpp<cpp11::decay_t<bool>>(bias), cpp11::as_cpp<cpp11::decay_t<std::string>>(nonlinearity), cpp11::as_cpp<cpp11::decay_t<SEXP>>(nonlinearity_module)));
+  END_CPP11
+}
+// recurrent.cpp
+SEXP nn_gru_(int input_size, int hidden_size, bool bias);
+extern "C" SEXP _Rmlx_nn_gru_(SEXP input_size, SEXP hidden_size, SEXP bias) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_gru_(cpp11::as_cpp<cpp11::decay_t<int>>(input_size), cpp11::as_cpp<cpp11::decay_t<int>>(hidden_size), cpp11::as_cpp<cpp11::decay_t<bool>>(bias)));
+  END_CPP11
+}
+// recurrent.cpp
+SEXP nn_lstm_(int input_size, int hidden_size, bool bias);
+extern "C" SEXP _Rmlx_nn_lstm_(SEXP input_size, SEXP hidden_size, SEXP bias) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_lstm_(cpp11::as_cpp<cpp11::decay_t<int>>(input_size), cpp11::as_cpp<cpp11::decay_t<int>>(hidden_size), cpp11::as_cpp<cpp11::decay_t<bool>>(bias)));
+  END_CPP11
+}
+// recurrent.cpp
+SEXP nn_stacked_recurrent_(std::string kind, int input_size, int hidden_size, int num_layers, bool bias, double dropout, bool bidirectional, std::string nonlinearity, SEXP nonlinearity_module);
+extern "C" SEXP _Rmlx_nn_stacked_recurrent_(SEXP kind, SEXP input_size, SEXP hidden_size, SEXP num_layers, SEXP bias, SEXP dropout, SEXP bidirectional, SEXP nonlinearity, SEXP nonlinearity_module) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_stacked_recurrent_(cpp11::as_cpp<cpp11::decay_t<std::string>>(kind), cpp11::as_cpp<cpp11::decay_t<int>>(input_size), cpp11::as_cpp<cpp11::decay_t<int>>(hidden_size), cpp11::as_cpp<cpp11::decay_t<int>>(num_layers), cpp11::as_cpp<cpp11::decay_t<bool>>(bias), cpp11::as_cpp<cpp11::decay_t<double>>(dropout), cpp11::as_cpp<cpp11::decay_t<bool>>(bidirectional), cpp11::as_cpp<cpp11::decay_t<std::string>>(nonlinearity), cpp11::as_cpp<cpp11::decay_t<SEXP>>(nonlinearity_module)));
+  END_CPP11
+}
 
 extern "C" {
 static const R_CallMethodDef CallEntries[] = {
@@ -733,13 +761,17 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_nn_dropout_",                  (DL_FUNC) &_Rmlx_nn_dropout_,                   1},
     {"_Rmlx_nn_embedding_",                (DL_FUNC) &_Rmlx_nn_embedding_,                 2},
     {"_Rmlx_nn_embedding_as_linear_",      (DL_FUNC) &_Rmlx_nn_embedding_as_linear_,       2},
+    {"_Rmlx_nn_gru_",                      (DL_FUNC) &_Rmlx_nn_gru_,                       3},
     {"_Rmlx_nn_identity_",                 (DL_FUNC) &_Rmlx_nn_identity_,                  0},
     {"_Rmlx_nn_l1_loss_",                  (DL_FUNC) &_Rmlx_nn_l1_loss_,                   3},
     {"_Rmlx_nn_layer_norm_",               (DL_FUNC) &_Rmlx_nn_layer_norm_,                4},
     {"_Rmlx_nn_linear_",                   (DL_FUNC) &_Rmlx_nn_linear_,                    3},
+    {"_Rmlx_nn_lstm_",                     (DL_FUNC) &_Rmlx_nn_lstm_,                      3},
     {"_Rmlx_nn_mse_loss_",                 (DL_FUNC) &_Rmlx_nn_mse_loss_,                  3},
     {"_Rmlx_nn_pool_",                     (DL_FUNC) &_Rmlx_nn_pool_,                      5},
+    {"_Rmlx_nn_rnn_",                      (DL_FUNC) &_Rmlx_nn_rnn_,                       5},
     {"_Rmlx_nn_sequential_",               (DL_FUNC) &_Rmlx_nn_sequential_,                1},
+    {"_Rmlx_nn_stacked_recurrent_",        (DL_FUNC) &_Rmlx_nn_stacked_recurrent_,         9},
     {"_Rmlx_nn_upsample_",                 (DL_FUNC) &_Rmlx_nn_upsample_,                  4},
     {"_Rmlx_optimizer_adam_",              (DL_FUNC) &_Rmlx_optimizer_adam_,               4},
     {"_Rmlx_optimizer_adamw_",             (DL_FUNC) &_Rmlx_optimizer_adamw_,              5},
