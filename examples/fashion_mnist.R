@@ -1,17 +1,17 @@
 # The main job: trains a classifier on Fashion-MNIST from Debian's
 # dataset-fashion-mnist and saves its weights.
 #
-# Usage: Rscript examples/fashion_mnist.R [--model mlp|cnn] [--epochs N]
+# Usage: Rscript examples/fashion_mnist.R [--model cnn|mlp] [--epochs N]
 #          [--batch-size N] [--learning-rate X] [--no-compile] [--out FILE]
 #          [--seed N]
-# The MLP (784-256-128-10) is the default. The CNN (two convolution and
-# max-pooling blocks, then a 3136-128-10 head) takes far longer per epoch
-# on a CPU.
+# The CNN (two convolution and max-pooling blocks, then a 3136-128-10 head)
+# is the default and trains for 5 epochs; the MLP (784-256-128-10) trains
+# for 10 and takes about a second per epoch.
 suppressPackageStartupMessages(library(Rmlx))
 
 parse_args <- function(args) {
   opts <- list(
-    model = "mlp", epochs = 10L, batch_size = 128L, learning_rate = 1e-3,
+    model = "cnn", epochs = NULL, batch_size = 128L, learning_rate = 1e-3,
     compile = TRUE, out = NULL, seed = 1L
   )
   i <- 1
@@ -19,7 +19,7 @@ parse_args <- function(args) {
     key <- args[[i]]
     value <- if (i < length(args)) args[[i + 1]] else NA
     switch(key,
-      "--model" = opts$model <- match.arg(value, c("mlp", "cnn")),
+      "--model" = opts$model <- match.arg(value, c("cnn", "mlp")),
       "--epochs" = opts$epochs <- as.integer(value),
       "--batch-size" = opts$batch_size <- as.integer(value),
       "--learning-rate" = opts$learning_rate <- as.numeric(value),
@@ -32,6 +32,9 @@ parse_args <- function(args) {
       stop("unknown option ", key, call. = FALSE)
     )
     i <- i + 2
+  }
+  if (is.null(opts$epochs)) {
+    opts$epochs <- if (opts$model == "cnn") 5L else 10L
   }
   if (is.null(opts$out)) {
     opts$out <- sprintf("out/fashion_mnist_%s.safetensors", opts$model)

@@ -19,74 +19,162 @@ namespace rmlx::nn {
 
 namespace {
 
-using detail::for_each_row;
-using detail::for_each_window_run;
-using detail::WindowIndex;
 using detail::WindowGeometry;
 
 // Rows per thread below which a second thread costs more than it saves.
 constexpr size_t kMinRowsPerThread = 2048;
 
+// Calls body(line, n, i0_base, i1_base) for the lines [first, last) of
+// output rows that share (n, o0, o1), with i*_base the input coordinate of
+// the window's first tap along the first two spatial axes.
+template <typename Body>
+void for_each_line(
+    const WindowGeometry& g,
+    size_t first,
+    size_t last,
+    Body&& body) {
+  for (size_t line = first; line < last; ++line) {
+    size_t rest = line;
+    int o1 = static_cast<int>(rest % g.output[1]);
+    rest /= g.output[1];
+    int o0 = static_cast<int>(rest % g.output[0]);
+    size_t n = rest / g.output[0];
+    body(line, n, o0 * g.stride[0] - g.padding[0],
+         o1 * g.stride[1] - g.padding[1]);
+  }
+}
+
+// Calls tap(window_offset, input_row) for each tap (k0, k1) of a line:
+// window_offset is the tap's first element within a window row, and
+// input_row the start of input row (n, i0, i1), or nullptr where that row
+// lies in the padding.
+template <typename Pointer, typename Tap>
+void for_each_tap(
+    const WindowGeometry& g,
+    Pointer x,
+    size_t n,
+    int i0_base,
+    int i1_base,
+    Tap&& tap) {
+  size_t tap_size = static_cast<size_t>(g.kernel[2]) * g.channels;
+  size_t row_length = static_cast<size_t>(g.input[2]) * g.channels;
+  for (int k0 = 0; k0 < g.kernel[0]; ++k0) {
+    int i0 = i0_base + k0 * g.dilation[0];
+    for (int k1 = 0; k1 < g.kernel[1]; ++k1) {
+      int i1 = i1_base + k1 * g.dilation[1];
+      size_t window_offset = (size_t(k0) * g.kernel[1] + k1) * tap_size;
+      bool inside = i0 >= 0 && i0 < g.input[0] && i1 >= 0 && i1 < g.input[1];
+      Pointer input_row = inside
+          ? x + ((n * g.input[0] + i0) * g.input[1] + i1) * row_length
+          : nullptr;
+      tap(window_offset, input_row);
+    }
+  }
+}
+
+// Copies `count` elements; short runs, as with one input channel, cost
+// less inline than through a call to memcpy.
+template <typename T>
+inline void copy_elements(T* target, const T* source, size_t count) {
+  if (count <= 8) {
+    for (size_t c = 0; c < count; ++c) {
+      target[c] = source[c];
+    }
+  } else {
+    std::memcpy(target, source, count * sizeof(T));
+  }
+}
+
+// Unfolds output rows line by line: the taps (k0, k1) of a line read one
+// input row each, and along the last axis each window reads kernel[2]
+// adjacent positions when it lies inside the row and its dilation is 1.
 template <typename T>
 void unfold_kernel(const T* x, T* windows, const WindowGeometry& g) {
-  size_t rows = g.batch * g.output_positions();
-  size_t row_size = g.kernel_positions() * g.channels;
-  size_t channels = g.channels;
-  auto copy_row = [&](const WindowIndex& at) {
-    T* out = windows + at.row * row_size;
-    auto copy_run = [&](size_t kernel_offset, std::ptrdiff_t input_offset,
-                        size_t length) {
-      size_t count = length * channels;
-      if (input_offset < 0) {
-        std::memset(out + kernel_offset, 0, count * sizeof(T));
-      } else if (count <= 4) {
-        // Short runs, as with one input channel, cost less copied inline
-        // than through a call to memcpy.
-        for (size_t c = 0; c < count; ++c) {
-          out[kernel_offset + c] = x[input_offset + c];
+  const size_t channels = g.channels;
+  const size_t row_size = g.kernel_positions() * channels;
+  const size_t tap_size = static_cast<size_t>(g.kernel[2]) * channels;
+  const int width = g.output[2];
+  auto unfold_line = [&](size_t line, size_t n, int i0_base, int i1_base) {
+    T* line_out = windows + line * width * row_size;
+    for_each_tap(g, x, n, i0_base, i1_base,
+                 [&](size_t window_offset, const T* input_row) {
+      for (int o2 = 0; o2 < width; ++o2) {
+        T* out = line_out + o2 * row_size + window_offset;
+        int start = o2 * g.stride[2] - g.padding[2];
+        if (input_row == nullptr) {
+          std::memset(out, 0, tap_size * sizeof(T));
+        } else if (g.dilation[2] == 1 && start >= 0 &&
+                   start + g.kernel[2] <= g.input[2]) {
+          copy_elements(out, input_row + start * channels, tap_size);
+        } else {
+          for (int k2 = 0; k2 < g.kernel[2]; ++k2) {
+            int i2 = start + k2 * g.dilation[2];
+            if (i2 >= 0 && i2 < g.input[2]) {
+              copy_elements(out + k2 * channels, input_row + i2 * channels,
+                            channels);
+            } else {
+              std::memset(out + k2 * channels, 0, channels * sizeof(T));
+            }
+          }
         }
-      } else {
-        std::memcpy(
-            out + kernel_offset, x + input_offset, count * sizeof(T));
       }
-    };
-    for_each_window_run(g, at, copy_run);
+    });
   };
-  detail::parallel_for(rows, kMinRowsPerThread, [&](size_t first, size_t last) {
-    for_each_row(g, first, last, copy_row);
+  size_t lines = g.batch * g.output[0] * g.output[1];
+  size_t grain = std::max<size_t>(1, kMinRowsPerThread / std::max(1, width));
+  detail::parallel_for(lines, grain, [&](size_t first, size_t last) {
+    for_each_line(g, first, last, unfold_line);
   });
 }
 
+// Adds every window back into x line by line, the reverse of unfold_kernel.
 template <typename T>
 void fold_kernel(const T* windows, T* x, const WindowGeometry& g) {
-  size_t image_size = g.input_positions() * g.channels;
-  size_t positions = g.output_positions();
-  size_t row_size = g.kernel_positions() * g.channels;
-  size_t channels = g.channels;
-  auto add_row = [&](const WindowIndex& at) {
-    const T* in = windows + at.row * row_size;
-    auto add_run = [&](size_t kernel_offset, std::ptrdiff_t input_offset,
-                       size_t length) {
-      if (input_offset < 0) {
+  const size_t channels = g.channels;
+  const size_t row_size = g.kernel_positions() * channels;
+  const size_t tap_size = static_cast<size_t>(g.kernel[2]) * channels;
+  const size_t image_size = g.input_positions() * channels;
+  const int width = g.output[2];
+  auto add = [](T* __restrict target, const T* __restrict source,
+                size_t count) {
+    for (size_t c = 0; c < count; ++c) {
+      target[c] = target[c] + source[c];
+    }
+  };
+  auto fold_line = [&](size_t line, size_t n, int i0_base, int i1_base) {
+    const T* line_in = windows + line * width * row_size;
+    for_each_tap(g, x, n, i0_base, i1_base,
+                 [&](size_t window_offset, T* row) {
+      if (row == nullptr) {
         return;
       }
-      T* __restrict target = x + input_offset;
-      const T* __restrict source = in + kernel_offset;
-      size_t count = length * channels;
-      for (size_t c = 0; c < count; ++c) {
-        target[c] = target[c] + source[c];
+      for (int o2 = 0; o2 < width; ++o2) {
+        const T* in = line_in + o2 * row_size + window_offset;
+        int start = o2 * g.stride[2] - g.padding[2];
+        if (g.dilation[2] == 1 && start >= 0 &&
+            start + g.kernel[2] <= g.input[2]) {
+          add(row + start * channels, in, tap_size);
+          continue;
+        }
+        for (int k2 = 0; k2 < g.kernel[2]; ++k2) {
+          int i2 = start + k2 * g.dilation[2];
+          if (i2 >= 0 && i2 < g.input[2]) {
+            add(row + i2 * channels, in + k2 * channels, channels);
+          }
+        }
       }
-    };
-    for_each_window_run(g, at, add_run);
+    });
   };
   // Images are split between threads, so no two threads add into the same
   // element.
-  size_t grain =
-      std::max<size_t>(1, kMinRowsPerThread / std::max<size_t>(1, positions));
+  size_t lines_per_image = size_t(g.output[0]) * g.output[1];
+  size_t grain = std::max<size_t>(
+      1, kMinRowsPerThread / std::max<size_t>(1, lines_per_image * width));
   detail::parallel_for(g.batch, grain, [&](size_t first, size_t last) {
     std::memset(
         x + first * image_size, 0, (last - first) * image_size * sizeof(T));
-    for_each_row(g, first * positions, last * positions, add_row);
+    for_each_line(
+        g, first * lines_per_image, last * lines_per_image, fold_line);
   });
 }
 
