@@ -19,7 +19,10 @@ namespace rmlx::nn {
 
 namespace {
 
+using detail::for_each_row;
+using detail::for_each_window_run;
 using detail::WindowGeometry;
+using detail::WindowIndex;
 
 // Rows per thread below which a second thread costs more than it saves.
 constexpr size_t kMinRowsPerThread = 2048;
@@ -85,11 +88,12 @@ inline void copy_elements(T* target, const T* source, size_t count) {
   }
 }
 
-// Unfolds output rows line by line: the taps (k0, k1) of a line read one
-// input row each, and along the last axis each window reads kernel[2]
-// adjacent positions when it lies inside the row and its dilation is 1.
+// Unfolds output rows line by line, for windows with few channels. Each
+// tap (k0, k1) of a line reads one input row, and along the last axis a
+// window inside the row reads kernel[2] adjacent positions when its
+// dilation is 1.
 template <typename T>
-void unfold_kernel(const T* x, T* windows, const WindowGeometry& g) {
+void unfold_lines(const T* x, T* windows, const WindowGeometry& g) {
   const size_t channels = g.channels;
   const size_t row_size = g.kernel_positions() * channels;
   const size_t tap_size = static_cast<size_t>(g.kernel[2]) * channels;
@@ -127,55 +131,83 @@ void unfold_kernel(const T* x, T* windows, const WindowGeometry& g) {
   });
 }
 
-// Adds every window back into x line by line, the reverse of unfold_kernel.
+// Unfolds output rows one at a time, copying each run of adjacent window
+// positions at once. For short runs (few channels) unfold_lines() costs
+// less per element.
+template <typename T>
+void unfold_rows(const T* x, T* windows, const WindowGeometry& g) {
+  size_t rows = g.batch * g.output_positions();
+  size_t row_size = g.kernel_positions() * g.channels;
+  size_t channels = g.channels;
+  auto copy_row = [&](const WindowIndex& at) {
+    T* out = windows + at.row * row_size;
+    auto copy_run = [&](size_t kernel_offset, std::ptrdiff_t input_offset,
+                        size_t length) {
+      size_t count = length * channels;
+      if (input_offset < 0) {
+        std::memset(out + kernel_offset, 0, count * sizeof(T));
+      } else if (count <= 4) {
+        // Short runs, as with one input channel, cost less copied inline
+        // than through a call to memcpy.
+        for (size_t c = 0; c < count; ++c) {
+          out[kernel_offset + c] = x[input_offset + c];
+        }
+      } else {
+        std::memcpy(
+            out + kernel_offset, x + input_offset, count * sizeof(T));
+      }
+    };
+    for_each_window_run(g, at, copy_run);
+  };
+  detail::parallel_for(rows, kMinRowsPerThread, [&](size_t first, size_t last) {
+    for_each_row(g, first, last, copy_row);
+  });
+}
+
 template <typename T>
 void fold_kernel(const T* windows, T* x, const WindowGeometry& g) {
-  const size_t channels = g.channels;
-  const size_t row_size = g.kernel_positions() * channels;
-  const size_t tap_size = static_cast<size_t>(g.kernel[2]) * channels;
-  const size_t image_size = g.input_positions() * channels;
-  const int width = g.output[2];
-  auto add = [](T* __restrict target, const T* __restrict source,
-                size_t count) {
-    for (size_t c = 0; c < count; ++c) {
-      target[c] = target[c] + source[c];
-    }
-  };
-  auto fold_line = [&](size_t line, size_t n, int i0_base, int i1_base) {
-    const T* line_in = windows + line * width * row_size;
-    for_each_tap(g, x, n, i0_base, i1_base,
-                 [&](size_t window_offset, T* row) {
-      if (row == nullptr) {
+  size_t image_size = g.input_positions() * g.channels;
+  size_t positions = g.output_positions();
+  size_t row_size = g.kernel_positions() * g.channels;
+  size_t channels = g.channels;
+  auto add_row = [&](const WindowIndex& at) {
+    const T* in = windows + at.row * row_size;
+    auto add_run = [&](size_t kernel_offset, std::ptrdiff_t input_offset,
+                       size_t length) {
+      if (input_offset < 0) {
         return;
       }
-      for (int o2 = 0; o2 < width; ++o2) {
-        const T* in = line_in + o2 * row_size + window_offset;
-        int start = o2 * g.stride[2] - g.padding[2];
-        if (g.dilation[2] == 1 && start >= 0 &&
-            start + g.kernel[2] <= g.input[2]) {
-          add(row + start * channels, in, tap_size);
-          continue;
-        }
-        for (int k2 = 0; k2 < g.kernel[2]; ++k2) {
-          int i2 = start + k2 * g.dilation[2];
-          if (i2 >= 0 && i2 < g.input[2]) {
-            add(row + i2 * channels, in + k2 * channels, channels);
-          }
-        }
+      T* __restrict target = x + input_offset;
+      const T* __restrict source = in + kernel_offset;
+      size_t count = length * channels;
+      for (size_t c = 0; c < count; ++c) {
+        target[c] = target[c] + source[c];
       }
-    });
+    };
+    for_each_window_run(g, at, add_run);
   };
   // Images are split between threads, so no two threads add into the same
   // element.
-  size_t lines_per_image = size_t(g.output[0]) * g.output[1];
-  size_t grain = std::max<size_t>(
-      1, kMinRowsPerThread / std::max<size_t>(1, lines_per_image * width));
+  size_t grain =
+      std::max<size_t>(1, kMinRowsPerThread / std::max<size_t>(1, positions));
   detail::parallel_for(g.batch, grain, [&](size_t first, size_t last) {
     std::memset(
         x + first * image_size, 0, (last - first) * image_size * sizeof(T));
-    for_each_line(
-        g, first * lines_per_image, last * lines_per_image, fold_line);
+    for_each_row(g, first * positions, last * positions, add_row);
   });
+}
+
+// Picks the faster loop order. Timed in one process on a 2-core AMD EPYC
+// with a 3 x 3 kernel: unfold_rows() took 1.4 ms and unfold_lines() 2.7 ms
+// for a 128 x 14 x 14 x 32 input. For 128 x 28 x 28 x 1 they took 2.1 ms
+// and 0.9 ms.
+template <typename T>
+void unfold_kernel(const T* x, T* windows, const WindowGeometry& g) {
+  if (static_cast<size_t>(g.kernel[2]) * g.channels < 16) {
+    unfold_lines(x, windows, g);
+  } else {
+    unfold_rows(x, windows, g);
+  }
 }
 
 // Calls f.template operator()<T>() with the C++ type of a floating dtype.

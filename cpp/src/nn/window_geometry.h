@@ -162,4 +162,58 @@ inline void for_each_window_position(
   }
 }
 
+// Calls visit(kernel_offset, input_offset, length) for the runs of window
+// positions of output row `at` that are adjacent both in the window and in
+// the input: along the last spatial axis when its dilation is 1, else one
+// position per run. input_offset is -1 for a run in the padding. Offsets
+// count elements and length counts positions of `channels` elements.
+template <typename Visit>
+inline void for_each_window_run(
+    const WindowGeometry& g,
+    const WindowIndex& at,
+    Visit&& visit) {
+  if (g.dilation[2] != 1) {
+    for_each_window_position(
+        g, at, [&](size_t kernel_offset, std::ptrdiff_t input_offset) {
+          visit(kernel_offset, input_offset, 1);
+        });
+    return;
+  }
+  const int o0 = at.o0;
+  const int o1 = at.o1;
+  const int o2 = at.o2;
+  const std::ptrdiff_t image = at.n * g.input[0];
+  // Window positions [first, last) along the last axis fall inside the input.
+  int start = o2 * g.stride[2] - g.padding[2];
+  int first = std::min(g.kernel[2], std::max(0, -start));
+  int last = std::max(first, std::min(g.kernel[2], g.input[2] - start));
+  size_t row_length = static_cast<size_t>(g.kernel[2]) * g.channels;
+  size_t kernel_offset = 0;
+  for (int k0 = 0; k0 < g.kernel[0]; ++k0) {
+    int i0 = o0 * g.stride[0] - g.padding[0] + k0 * g.dilation[0];
+    bool valid0 = i0 >= 0 && i0 < g.input[0];
+    for (int k1 = 0; k1 < g.kernel[1]; ++k1, kernel_offset += row_length) {
+      int i1 = o1 * g.stride[1] - g.padding[1] + k1 * g.dilation[1];
+      if (!valid0 || i1 < 0 || i1 >= g.input[1]) {
+        visit(kernel_offset, std::ptrdiff_t(-1), size_t(g.kernel[2]));
+        continue;
+      }
+      if (first > 0) {
+        visit(kernel_offset, std::ptrdiff_t(-1), size_t(first));
+      }
+      if (last > first) {
+        std::ptrdiff_t input_offset =
+            (((image + i0) * g.input[1] + i1) * g.input[2] + start + first) *
+            static_cast<std::ptrdiff_t>(g.channels);
+        visit(kernel_offset + first * g.channels, input_offset,
+              size_t(last - first));
+      }
+      if (last < g.kernel[2]) {
+        visit(kernel_offset + last * g.channels, std::ptrdiff_t(-1),
+              size_t(g.kernel[2] - last));
+      }
+    }
+  }
+}
+
 } // namespace rmlx::nn::detail
