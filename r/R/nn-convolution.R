@@ -4,7 +4,7 @@
 #' MLX Python's `Conv1d` ... `ConvTranspose3d`. Data is channels last, as in
 #' MLX: inputs are `(N, L, C)`, `(N, H, W, C)` or `(N, D, H, W, C)` arrays,
 #' and weights are `(out_channels, kernel..., in_channels / groups)`. The
-#' weights are drawn from \eqn{U(-k, k)} with \eqn{k = 1 / \sqrt{fan\_in}}
+#' weights are drawn from \eqn{U(-k, k)} with \eqn{k = 1 / \sqrt{\mathrm{fan}_{in}}}
 #' as MLX 0.32.4 does, and the bias starts at zero.
 #'
 #' Sizes (`kernel_size`, `stride`, `padding`, `dilation`, `output_padding`)
