@@ -14,9 +14,10 @@ r_files <- sort(list.files("R", pattern = "[.]R$", full.names = TRUE))
 r_files <- r_files[basename(r_files) != "cpp11.R"]
 
 # Escapes what Rd would read as markup. A backslash before a letter starts
-# an Rd macro such as \eqn{} and is kept as it is.
+# an Rd macro such as \eqn{}, and one before _, { or } escapes it inside
+# LaTeX; both are kept as they are.
 escape_rd <- function(text) {
-  text <- gsub("\\\\(?![A-Za-z])", "\\\\\\\\", text, perl = TRUE)
+  text <- gsub("\\\\(?![A-Za-z_{}])", "\\\\\\\\", text, perl = TRUE)
   text <- gsub("%", "\\\\%", text)
   text
 }
