@@ -134,6 +134,33 @@ mx::array add_bias(const Module& module, const mx::array& y) {
   return y;
 }
 
+/**
+ * Runs the forward pass of a ConvTranspose layer: checks x against the
+ * channels-last layout, applies the transposed convolution and adds the
+ * bias.
+ */
+mx::array transposed_forward(
+    const Module& layer,
+    const mx::array& x,
+    const std::string& layout,
+    const std::vector<int>& stride,
+    const std::vector<int>& padding,
+    const std::vector<int>& dilation,
+    const std::vector<int>& output_padding) {
+  const auto& weight = layer.param("weight");
+  check_input(layer, x, layout, weight.shape(-1));
+  mx::array y = detail::conv_transpose(
+      layer.type_name(),
+      x,
+      weight,
+      stride,
+      padding,
+      dilation,
+      output_padding,
+      1);
+  return add_bias(layer, y);
+}
+
 /** Returns the kernel sizes: the weight's dimensions but the first and last. */
 std::vector<int> kernel_of(const mx::array& weight) {
   return std::vector<int>(weight.shape().begin() + 1, weight.shape().end() - 1);
@@ -258,7 +285,8 @@ std::string Conv2d::extra_repr() const {
 mx::array Conv2d::forward(const mx::array& x) {
   const auto& weight = param("weight");
   check_input(*this, x, "(N, H, W, C)", weight.shape(-1) * groups_);
-  std::vector<int> dilation = dilation_.expand(2, "Conv2d", "dilation");
+  std::vector<int> dilation =
+      dilation_.expand(2, "Conv2d", "dilation");
   return add_bias(*this, conv(x, weight, stride_, padding_, dilation, groups_));
 }
 
@@ -301,7 +329,8 @@ std::string Conv3d::extra_repr() const {
 mx::array Conv3d::forward(const mx::array& x) {
   const auto& weight = param("weight");
   check_input(*this, x, "(N, D, H, W, C)", weight.shape(-1));
-  std::vector<int> dilation = dilation_.expand(3, "Conv3d", "dilation");
+  std::vector<int> dilation =
+      dilation_.expand(3, "Conv3d", "dilation");
   return add_bias(*this, conv(x, weight, stride_, padding_, dilation));
 }
 
@@ -340,19 +369,14 @@ std::string ConvTranspose1d::extra_repr() const {
 }
 
 mx::array ConvTranspose1d::forward(const mx::array& x) {
-  const auto& weight = param("weight");
-  check_input(*this, x, "(N, L, C)", weight.shape(-1));
-  return add_bias(
+  return transposed_forward(
       *this,
-      detail::conv_transpose(
-          type_name(),
-          x,
-          weight,
-          {stride_},
-          {padding_},
-          {dilation_},
-          {output_padding_},
-          1));
+      x,
+      "(N, L, C)",
+      {stride_},
+      {padding_},
+      {dilation_},
+      {output_padding_});
 }
 
 // ConvTranspose2d
@@ -389,21 +413,10 @@ std::string ConvTranspose2d::extra_repr() const {
 }
 
 mx::array ConvTranspose2d::forward(const mx::array& x) {
-  const auto& weight = param("weight");
-  check_input(*this, x, "(N, H, W, C)", weight.shape(-1));
   std::vector<int> dilation =
       dilation_.expand(2, "ConvTranspose2d", "dilation");
-  return add_bias(
-      *this,
-      detail::conv_transpose(
-          type_name(),
-          x,
-          weight,
-          stride_,
-          padding_,
-          dilation,
-          output_padding_,
-          1));
+  return transposed_forward(
+      *this, x, "(N, H, W, C)", stride_, padding_, dilation, output_padding_);
 }
 
 // ConvTranspose3d
@@ -440,21 +453,16 @@ std::string ConvTranspose3d::extra_repr() const {
 }
 
 mx::array ConvTranspose3d::forward(const mx::array& x) {
-  const auto& weight = param("weight");
-  check_input(*this, x, "(N, D, H, W, C)", weight.shape(-1));
   std::vector<int> dilation =
       dilation_.expand(3, "ConvTranspose3d", "dilation");
-  return add_bias(
+  return transposed_forward(
       *this,
-      detail::conv_transpose(
-          type_name(),
-          x,
-          weight,
-          stride_,
-          padding_,
-          dilation,
-          output_padding_,
-          1));
+      x,
+      "(N, D, H, W, C)",
+      stride_,
+      padding_,
+      dilation,
+      output_padding_);
 }
 
 } // namespace rmlx::nn
