@@ -118,6 +118,70 @@ std::vector<FixtureCase> fixture_cases() {
   };
 }
 
+// The transposed convolutions of tools/fixtures/make_conv_fixtures.py as
+// arguments of conv_transpose(): the layer cases, whose groups are 1, and
+// the grouped FUNCTIONAL_CASES of conv_functional.safetensors.
+struct TransposeCase {
+  std::string file;
+  std::string name;
+  std::vector<int> stride;
+  std::vector<int> padding;
+  std::vector<int> dilation;
+  std::vector<int> output_padding;
+  int groups;
+  bool has_bias;
+};
+
+std::vector<TransposeCase> transpose_cases() {
+  return {
+      {"conv_transpose1d", "basic", {1}, {0}, {1}, {0}, 1, true},
+      {"conv_transpose1d", "options", {3}, {2}, {2}, {1}, 1, true},
+      {"conv_transpose1d", "no_bias", {2}, {0}, {1}, {0}, 1, false},
+      {"conv_transpose2d", "basic", {1, 1}, {0, 0}, {1, 1}, {0, 0}, 1, true},
+      {"conv_transpose2d", "tuples", {2, 3}, {1, 0}, {1, 2}, {1, 2}, 1, true},
+      {"conv_transpose2d",
+       "no_bias",
+       {2, 2},
+       {1, 1},
+       {1, 1},
+       {0, 0},
+       1,
+       false},
+      {"conv_transpose3d",
+       "basic",
+       {1, 1, 1},
+       {0, 0, 0},
+       {1, 1, 1},
+       {0, 0, 0},
+       1,
+       true},
+      {"conv_transpose3d",
+       "tuples",
+       {2, 1, 2},
+       {0, 0, 1},
+       {1, 1, 2},
+       {1, 0, 1},
+       1,
+       true},
+      {"conv_functional",
+       "conv_transpose1d_grouped",
+       {2},
+       {1},
+       {2},
+       {1},
+       2,
+       true},
+      {"conv_functional",
+       "conv_transpose2d_grouped",
+       {2, 1},
+       {0, 1},
+       {1, 2},
+       {1, 0},
+       2,
+       true},
+  };
+}
+
 std::vector<std::string> names_of(const NamedArrays& arrays) {
   std::vector<std::string> names;
   for (const auto& [name, a] : arrays) {
@@ -246,6 +310,87 @@ TEST_CASE("convolution gradients match MLX Python") {
         CHECK(arrays_close(grads[2], fixture[name + "_dbias"], 1e-4, 1e-5));
       }
     }
+  }
+}
+
+TEST_CASE("conv_transpose matches MLX Python") {
+  for (const auto& test_case : transpose_cases()) {
+    CAPTURE(test_case.file);
+    CAPTURE(test_case.name);
+    Fixture fixture(test_case.file);
+    const std::string& name = test_case.name;
+    auto forward = [&](const std::vector<mx::array>& args) {
+      mx::array y = conv_transpose(
+          args[0],
+          args[1],
+          test_case.stride,
+          test_case.padding,
+          test_case.dilation,
+          test_case.output_padding,
+          test_case.groups);
+      return test_case.has_bias ? mx::add(y, args[2]) : y;
+    };
+    std::vector<mx::array> primals = {
+        fixture[name + "_x"], fixture[name + "_weight"]};
+    if (test_case.has_bias) {
+      primals.push_back(fixture[name + "_bias"]);
+    }
+
+    mx::array y = forward(primals);
+    CHECK(arrays_close(y, fixture[name + "_y"], 1e-5, 1e-6));
+
+    auto loss = [&](const std::vector<mx::array>& args) {
+      return std::vector<mx::array>{weighted_sum(forward(args))};
+    };
+    auto [value, grads] = mx::vjp(loss, primals, {mx::array(1.0f)});
+    CHECK(arrays_close(grads[0], fixture[name + "_dx"], 1e-4, 1e-5));
+    CHECK(arrays_close(grads[1], fixture[name + "_dweight"], 1e-4, 1e-5));
+    if (test_case.has_bias) {
+      CHECK(arrays_close(grads[2], fixture[name + "_dbias"], 1e-4, 1e-5));
+    }
+  }
+}
+
+TEST_CASE("conv_transpose rejects invalid arguments") {
+  using Invalid = std::invalid_argument;
+  mx::array x = mx::zeros({1, 4, 2});
+  mx::array weight = mx::zeros({3, 3, 2});
+  // Size vectors of different lengths or of more than 3 values.
+  CHECK_THROWS_AS(
+      conv_transpose(x, weight, {1}, {0, 0}, {1}, {0}), Invalid);
+  CHECK_THROWS_AS(
+      conv_transpose(x, weight, {}, {}, {}, {}), Invalid);
+  CHECK_THROWS_AS(
+      conv_transpose(
+          x, weight, {1, 1, 1, 1}, {0, 0, 0, 0}, {1, 1, 1, 1}, {0, 0, 0, 0}),
+      Invalid);
+  // Values out of range.
+  CHECK_THROWS_AS(conv_transpose(x, weight, {0}, {0}, {1}, {0}), Invalid);
+  CHECK_THROWS_AS(conv_transpose(x, weight, {1}, {-1}, {1}, {0}), Invalid);
+  CHECK_THROWS_AS(conv_transpose(x, weight, {1}, {0}, {0}, {0}), Invalid);
+  CHECK_THROWS_AS(conv_transpose(x, weight, {1}, {0}, {1}, {-1}), Invalid);
+  CHECK_THROWS_AS(conv_transpose(x, weight, {2}, {0}, {1}, {2}), Invalid);
+  CHECK_THROWS_AS(conv_transpose(x, weight, {1}, {0}, {1}, {0}, 0), Invalid);
+  // MLX's own checks: channels and groups > 1 in three dimensions.
+  CHECK_THROWS(conv_transpose(x, weight, {1}, {0}, {1}, {0}, 2));
+  CHECK_THROWS(conv_transpose(
+      mx::zeros({1, 2, 2, 2, 4}),
+      mx::zeros({4, 1, 1, 1, 2}),
+      {1, 1, 1},
+      {0, 0, 0},
+      {1, 1, 1},
+      {0, 0, 0},
+      2));
+
+  try {
+    conv_transpose(x, weight, {2}, {0}, {1}, {2});
+    FAIL("expected std::invalid_argument");
+  } catch (const std::invalid_argument& error) {
+    CHECK(
+        std::string(error.what()) ==
+        "[conv_transpose] Expected each output_padding value to be smaller "
+        "than the stride or the dilation of its dimension but received "
+        "output_padding=2, stride=2 and dilation=1.");
   }
 }
 

@@ -116,6 +116,10 @@ nn_conv_ <- function(dims, transpose, in_channels, out_channels, kernel_size, st
   .Call(`_Rmlx_nn_conv_`, dims, transpose, in_channels, out_channels, kernel_size, stride, padding, dilation, output_padding, groups, bias)
 }
 
+nn_fn_conv_ <- function(transpose, x, weight, bias, stride, padding, dilation, output_padding, groups) {
+  .Call(`_Rmlx_nn_fn_conv_`, transpose, x, weight, bias, stride, padding, dilation, output_padding, groups)
+}
+
 mlx_batches_ <- function(inputs, order, batch_size, drop_last) {
   .Call(`_Rmlx_mlx_batches_`, inputs, order, batch_size, drop_last)
 }
@@ -362,6 +366,18 @@ nn_upsample_ <- function(scale_factor, mode, align_corners, antialias) {
 
 nn_channel_dropout_ <- function(dims, p) {
   .Call(`_Rmlx_nn_channel_dropout_`, dims, p)
+}
+
+nn_fn_pool_ <- function(x, dims, max, kernel_size, stride, padding) {
+  .Call(`_Rmlx_nn_fn_pool_`, x, dims, max, kernel_size, stride, padding)
+}
+
+nn_fn_upsample_ <- function(x, scale_factor, mode, align_corners, antialias) {
+  .Call(`_Rmlx_nn_fn_upsample_`, x, scale_factor, mode, align_corners, antialias)
+}
+
+nn_fn_channel_dropout_ <- function(x, dims, p, training) {
+  .Call(`_Rmlx_nn_fn_channel_dropout_`, x, dims, p, training)
 }
 
 nn_rnn_ <- function(input_size, hidden_size, bias, nonlinearity, nonlinearity_module) {

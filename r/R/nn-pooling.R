@@ -21,12 +21,18 @@
 #' @name pooling_layers
 NULL
 
-pool_layer <- function(dims, max, kernel_size, stride, padding,
-                       call = rlang::caller_env()) {
-  sizes <- check_sizes(
+# Checks the sizes of a pooling layer or function. A NULL stride becomes
+# integer(0), which the C++ layer reads as the kernel size.
+check_pool_sizes <- function(kernel_size, stride, padding, dims, call) {
+  check_sizes(
     list(kernel_size = kernel_size, stride = stride, padding = padding),
     dims, call, optional = "stride"
   )
+}
+
+pool_layer <- function(dims, max, kernel_size, stride, padding,
+                       call = rlang::caller_env()) {
+  sizes <- check_pool_sizes(kernel_size, stride, padding, dims, call)
   with_cpp_errors(new_module_object(nn_pool_(
     dims, max, sizes$kernel_size, sizes$stride, sizes$padding
   )), call = call)
@@ -90,17 +96,21 @@ mlx_avg_pool3d <- function(kernel_size, stride = NULL, padding = 0) {
 mlx_upsample <- function(scale_factor, mode = c("nearest", "linear", "cubic"),
                          align_corners = FALSE, antialias = FALSE) {
   mode <- rlang::arg_match(mode)
-  if (!is.numeric(scale_factor) || length(scale_factor) < 1 ||
-      any(!is.finite(scale_factor)) || any(scale_factor <= 0)) {
-    received <- describe_value(scale_factor)
-    abort_invalid("{.arg scale_factor} must be positive numbers.",
-                  "You supplied {received}.", rlang::current_env())
-  }
+  check_scale_factor(scale_factor)
   check_bool(align_corners)
   check_bool(antialias)
   with_cpp_errors(new_module_object(
     nn_upsample_(as.double(scale_factor), mode, align_corners, antialias)
   ))
+}
+
+check_scale_factor <- function(scale_factor, call = rlang::caller_env()) {
+  if (!is.numeric(scale_factor) || length(scale_factor) < 1 ||
+      any(!is.finite(scale_factor)) || any(scale_factor <= 0)) {
+    received <- describe_value(scale_factor)
+    abort_invalid("{.arg scale_factor} must be positive numbers.",
+                  "You supplied {received}.", call)
+  }
 }
 
 #' Channel dropout

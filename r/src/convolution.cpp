@@ -1,9 +1,12 @@
-// Constructors of the convolution layers.
+// Constructors of the convolution layers, and the functional convolutions.
 #include "rmlx_module.h"
 #include "rmlx_sizes.h"
 
+#include <vector>
+
 #include "rmlx/nn/convolution.h"
 
+namespace mx = mlx::core;
 namespace nn = rmlx::nn;
 
 [[cpp11::register]]
@@ -46,4 +49,39 @@ SEXP nn_conv_(
         rmlx_size_of(padding), rmlx_size_of(dilation), rmlx_size_of(output_padding), bias);
   }
   return rmlx_wrap_module(m);
+}
+
+// Applies rmlx::nn::conv() or conv_transpose() and adds the bias unless it
+// is R NULL. R expands every size to one value per spatial dimension.
+[[cpp11::register]]
+SEXP nn_fn_conv_(
+    bool transpose,
+    SEXP x,
+    SEXP weight,
+    SEXP bias,
+    cpp11::integers stride,
+    cpp11::integers padding,
+    cpp11::integers dilation,
+    cpp11::integers output_padding,
+    int groups) {
+  const char* fn = transpose ? "mlx_fn_conv_transpose" : "mlx_fn_conv";
+  const auto& input = rmlx_unwrap_array(x, fn, "x");
+  const auto& kernel = rmlx_unwrap_array(weight, fn, "weight");
+  std::vector<int> strides(stride.begin(), stride.end());
+  std::vector<int> paddings(padding.begin(), padding.end());
+  std::vector<int> dilations(dilation.begin(), dilation.end());
+  mx::array y = transpose
+      ? nn::conv_transpose(
+            input,
+            kernel,
+            strides,
+            paddings,
+            dilations,
+            std::vector<int>(output_padding.begin(), output_padding.end()),
+            groups)
+      : nn::conv(input, kernel, strides, paddings, dilations, groups);
+  if (bias != R_NilValue) {
+    y = mx::add(y, rmlx_unwrap_array(bias, fn, "bias"));
+  }
+  return rmlx_wrap_array(y);
 }

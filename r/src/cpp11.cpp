@@ -209,6 +209,13 @@ extern "C" SEXP _Rmlx_nn_conv_(SEXP dims, SEXP transpose, SEXP in_channels, SEXP
     return cpp11::as_sexp(nn_conv_(cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<bool>>(transpose), cpp11::as_cpp<cpp11::decay_t<int>>(in_channels), cpp11::as_cpp<cpp11::decay_t<int>>(out_channels), cpp11::as_cpp<cpp11::decay_t<cpp11::integers>>(kernel_size), cpp11::as_cpp<cpp11::decay_t<cpp11::integers>>(stride), cpp11::as_cpp<cpp11::decay_t<cpp11::integers>>(padding), cpp11::as_cpp<cpp11::decay_t<cpp11::integers>>(dilation), cpp11::as_cpp<cpp11::decay_t<cpp11::integers>>(output_padding), cpp11::as_cpp<cpp11::decay_t<int>>(groups), cpp11::as_cpp<cpp11::decay_t<bool>>(bias)));
   END_CPP11
 }
+// convolution.cpp
+SEXP nn_fn_conv_(bool transpose, SEXP x, SEXP weight, SEXP bias, cpp11::integers stride, cpp11::integers padding, cpp11::integers dilation, cpp11::integers output_padding, int groups);
+extern "C" SEXP _Rmlx_nn_fn_conv_(SEXP transpose, SEXP x, SEXP weight, SEXP bias, SEXP stride, SEXP padding, SEXP dilation, SEXP output_padding, SEXP groups) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_fn_conv_(cpp11::as_cpp<cpp11::decay_t<bool>>(transpose), cpp11::as_cpp<cpp11::decay_t<SEXP>>(x), cpp11::as_cpp<cpp11::decay_t<SEXP>>(weight), cpp11::as_cpp<cpp11::decay_t<SEXP>>(bias), cpp11::as_cpp<cpp11::decay_t<cpp11::integers>>(stride), cpp11::as_cpp<cpp11::decay_t<cpp11::integers>>(padding), cpp11::as_cpp<cpp11::decay_t<cpp11::integers>>(dilation), cpp11::as_cpp<cpp11::decay_t<cpp11::integers>>(output_padding), cpp11::as_cpp<cpp11::decay_t<int>>(groups)));
+  END_CPP11
+}
 // data.cpp
 cpp11::list mlx_batches_(cpp11::list inputs, cpp11::integers order, int batch_size, bool drop_last);
 extern "C" SEXP _Rmlx_mlx_batches_(SEXP inputs, SEXP order, SEXP batch_size, SEXP drop_last) {
@@ -660,6 +667,27 @@ extern "C" SEXP _Rmlx_nn_channel_dropout_(SEXP dims, SEXP p) {
     return cpp11::as_sexp(nn_channel_dropout_(cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<double>>(p)));
   END_CPP11
 }
+// pooling.cpp
+SEXP nn_fn_pool_(SEXP x, int dims, bool max, cpp11::integers kernel_size, cpp11::integers stride, cpp11::integers padding);
+extern "C" SEXP _Rmlx_nn_fn_pool_(SEXP x, SEXP dims, SEXP max, SEXP kernel_size, SEXP stride, SEXP padding) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_fn_pool_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(x), cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<bool>>(max), cpp11::as_cpp<cpp11::decay_t<cpp11::integers>>(kernel_size), cpp11::as_cpp<cpp11::decay_t<cpp11::integers>>(stride), cpp11::as_cpp<cpp11::decay_t<cpp11::integers>>(padding)));
+  END_CPP11
+}
+// pooling.cpp
+SEXP nn_fn_upsample_(SEXP x, cpp11::doubles scale_factor, std::string mode, bool align_corners, bool antialias);
+extern "C" SEXP _Rmlx_nn_fn_upsample_(SEXP x, SEXP scale_factor, SEXP mode, SEXP align_corners, SEXP antialias) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_fn_upsample_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(x), cpp11::as_cpp<cpp11::decay_t<cpp11::doubles>>(scale_factor), cpp11::as_cpp<cpp11::decay_t<std::string>>(mode), cpp11::as_cpp<cpp11::decay_t<bool>>(align_corners), cpp11::as_cpp<cpp11::decay_t<bool>>(antialias)));
+  END_CPP11
+}
+// pooling.cpp
+SEXP nn_fn_channel_dropout_(SEXP x, int dims, double p, bool training);
+extern "C" SEXP _Rmlx_nn_fn_channel_dropout_(SEXP x, SEXP dims, SEXP p, SEXP training) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_fn_channel_dropout_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(x), cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<double>>(p), cpp11::as_cpp<cpp11::decay_t<bool>>(training)));
+  END_CPP11
+}
 // recurrent.cpp
 SEXP nn_rnn_(int input_size, int hidden_size, bool bias, std::string nonlinearity, SEXP nonlinearity_module);
 extern "C" SEXP _Rmlx_nn_rnn_(SEXP input_size, SEXP hidden_size, SEXP bias, SEXP nonlinearity, SEXP nonlinearity_module) {
@@ -761,6 +789,10 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_nn_dropout_",                  (DL_FUNC) &_Rmlx_nn_dropout_,                   1},
     {"_Rmlx_nn_embedding_",                (DL_FUNC) &_Rmlx_nn_embedding_,                 2},
     {"_Rmlx_nn_embedding_as_linear_",      (DL_FUNC) &_Rmlx_nn_embedding_as_linear_,       2},
+    {"_Rmlx_nn_fn_channel_dropout_",       (DL_FUNC) &_Rmlx_nn_fn_channel_dropout_,        4},
+    {"_Rmlx_nn_fn_conv_",                  (DL_FUNC) &_Rmlx_nn_fn_conv_,                   9},
+    {"_Rmlx_nn_fn_pool_",                  (DL_FUNC) &_Rmlx_nn_fn_pool_,                   6},
+    {"_Rmlx_nn_fn_upsample_",              (DL_FUNC) &_Rmlx_nn_fn_upsample_,               5},
     {"_Rmlx_nn_gru_",                      (DL_FUNC) &_Rmlx_nn_gru_,                       3},
     {"_Rmlx_nn_identity_",                 (DL_FUNC) &_Rmlx_nn_identity_,                  0},
     {"_Rmlx_nn_l1_loss_",                  (DL_FUNC) &_Rmlx_nn_l1_loss_,                   3},

@@ -1,4 +1,5 @@
-// Constructors of the pooling, upsampling and channel dropout layers.
+// Constructors of the pooling, upsampling and channel dropout layers, and
+// their functional forms.
 #include "rmlx_module.h"
 #include "rmlx_sizes.h"
 
@@ -22,6 +23,48 @@ nn::ModulePtr make_pool(
   return std::make_shared<Avg>(kernel, stride, padding);
 }
 
+// Makes the pooling layer over `dims` spatial dimensions.
+nn::ModulePtr make_pool_layer(
+    int dims,
+    bool max,
+    cpp11::integers kernel_size,
+    cpp11::integers stride,
+    cpp11::integers padding) {
+  auto kernel = rmlx_size_of(kernel_size);
+  auto step = rmlx_size_of(stride);
+  auto pad = rmlx_size_of(padding);
+  if (dims == 1) {
+    return make_pool<nn::MaxPool1d, nn::AvgPool1d>(max, kernel, step, pad);
+  }
+  if (dims == 2) {
+    return make_pool<nn::MaxPool2d, nn::AvgPool2d>(max, kernel, step, pad);
+  }
+  return make_pool<nn::MaxPool3d, nn::AvgPool3d>(max, kernel, step, pad);
+}
+
+nn::ModulePtr make_upsample(
+    cpp11::doubles scale_factor,
+    const std::string& mode,
+    bool align_corners,
+    bool antialias) {
+  if (scale_factor.size() == 1) {
+    return std::make_shared<nn::Upsample>(
+        scale_factor[0], mode, align_corners, antialias);
+  }
+  return std::make_shared<nn::Upsample>(
+      std::vector<double>(scale_factor.begin(), scale_factor.end()),
+      mode,
+      align_corners,
+      antialias);
+}
+
+nn::ModulePtr make_channel_dropout(int dims, double p) {
+  if (dims == 2) {
+    return std::make_shared<nn::Dropout2d>(p);
+  }
+  return std::make_shared<nn::Dropout3d>(p);
+}
+
 } // namespace
 
 [[cpp11::register]]
@@ -31,18 +74,8 @@ SEXP nn_pool_(
     cpp11::integers kernel_size,
     cpp11::integers stride,
     cpp11::integers padding) {
-  auto kernel = rmlx_size_of(kernel_size);
-  auto step = rmlx_size_of(stride);
-  auto pad = rmlx_size_of(padding);
-  nn::ModulePtr m;
-  if (dims == 1) {
-    m = make_pool<nn::MaxPool1d, nn::AvgPool1d>(max, kernel, step, pad);
-  } else if (dims == 2) {
-    m = make_pool<nn::MaxPool2d, nn::AvgPool2d>(max, kernel, step, pad);
-  } else {
-    m = make_pool<nn::MaxPool3d, nn::AvgPool3d>(max, kernel, step, pad);
-  }
-  return rmlx_wrap_module(m);
+  return rmlx_wrap_module(
+      make_pool_layer(dims, max, kernel_size, stride, padding));
 }
 
 [[cpp11::register]]
@@ -51,21 +84,47 @@ SEXP nn_upsample_(
     std::string mode,
     bool align_corners,
     bool antialias) {
-  if (scale_factor.size() == 1) {
-    return rmlx_wrap_module(std::make_shared<nn::Upsample>(
-        scale_factor[0], mode, align_corners, antialias));
-  }
-  return rmlx_wrap_module(std::make_shared<nn::Upsample>(
-      std::vector<double>(scale_factor.begin(), scale_factor.end()),
-      mode,
-      align_corners,
-      antialias));
+  return rmlx_wrap_module(
+      make_upsample(scale_factor, mode, align_corners, antialias));
 }
 
 [[cpp11::register]]
 SEXP nn_channel_dropout_(int dims, double p) {
-  if (dims == 2) {
-    return rmlx_wrap_module(std::make_shared<nn::Dropout2d>(p));
-  }
-  return rmlx_wrap_module(std::make_shared<nn::Dropout3d>(p));
+  return rmlx_wrap_module(make_channel_dropout(dims, p));
+}
+
+// The functional forms build the layer, run its forward pass once and drop
+// it, so their checks and errors are the layer's.
+
+[[cpp11::register]]
+SEXP nn_fn_pool_(
+    SEXP x,
+    int dims,
+    bool max,
+    cpp11::integers kernel_size,
+    cpp11::integers stride,
+    cpp11::integers padding) {
+  const auto& input = rmlx_unwrap_array(x, "mlx_fn_pool", "x");
+  auto layer = make_pool_layer(dims, max, kernel_size, stride, padding);
+  return rmlx_wrap_array((*layer)(input));
+}
+
+[[cpp11::register]]
+SEXP nn_fn_upsample_(
+    SEXP x,
+    cpp11::doubles scale_factor,
+    std::string mode,
+    bool align_corners,
+    bool antialias) {
+  const auto& input = rmlx_unwrap_array(x, "mlx_fn_upsample", "x");
+  auto layer = make_upsample(scale_factor, mode, align_corners, antialias);
+  return rmlx_wrap_array((*layer)(input));
+}
+
+[[cpp11::register]]
+SEXP nn_fn_channel_dropout_(SEXP x, int dims, double p, bool training) {
+  const auto& input = rmlx_unwrap_array(x, "mlx_fn_dropout", "x");
+  auto layer = make_channel_dropout(dims, p);
+  layer->train(training);
+  return rmlx_wrap_array((*layer)(input));
 }

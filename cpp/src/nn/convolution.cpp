@@ -1,28 +1,21 @@
 #include "rmlx/nn/convolution.h"
 
-#include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
-#include <tuple>
 #include <utility>
 
+#include "convolution_utils.h"
 #include "layer_utils.h"
 
 namespace rmlx::nn {
 
 namespace {
 
-/** Formats a size argument: an int for one value, otherwise a tuple. */
-std::string size_string(const std::vector<int>& values) {
-  return values.size() == 1 ? std::to_string(values[0]) : detail::tuple_string(values);
-}
-
-[[noreturn]] void throw_invalid(
-    const std::string& layer,
-    const std::string& text) {
-  throw std::invalid_argument("[" + layer + "] " + text);
-}
+using detail::check_minimum;
+using detail::check_output_padding;
+using detail::size_string;
+using detail::throw_invalid;
 
 /**
  * Checks the channel counts and groups. MLX Python 0.32.4 checks only that
@@ -58,50 +51,6 @@ void check_channels(
     msg << "The number of output channels (" << out_channels
         << ") must be divisible by the number of groups (" << groups << ").";
     throw_invalid(layer, msg.str());
-  }
-}
-
-/** Checks that every value of a size argument is at least minimum. */
-void check_minimum(
-    const std::string& layer,
-    const std::string& argument,
-    const std::vector<int>& values,
-    int minimum) {
-  for (int value : values) {
-    if (value < minimum) {
-      std::ostringstream msg;
-      msg << "Expected " << argument << " with "
-          << (minimum > 0 ? "positive" : "non-negative")
-          << " values but received " << argument << "="
-          << size_string(values) << ".";
-      throw_invalid(layer, msg.str());
-    }
-  }
-}
-
-/**
- * Checks output_padding against stride and dilation. MLX 0.32.4 accepts any
- * non-negative output_padding, but this follows PyTorch's rule that each
- * value be smaller than the stride or the dilation. output_padding only
- * chooses among the sizes that the matching convolution maps to the same
- * output size, and a larger value gives a size that no such convolution has.
- */
-void check_output_padding(
-    const std::string& layer,
-    const std::vector<int>& output_padding,
-    const std::vector<int>& stride,
-    const std::vector<int>& dilation) {
-  check_minimum(layer, "output_padding", output_padding, 0);
-  for (size_t i = 0; i < output_padding.size(); ++i) {
-    if (output_padding[i] >= stride[i] && output_padding[i] >= dilation[i]) {
-      std::ostringstream msg;
-      msg << "Expected each output_padding value to be smaller than the "
-          << "stride or the dilation of its dimension but received "
-          << "output_padding=" << size_string(output_padding)
-          << ", stride=" << size_string(stride)
-          << " and dilation=" << size_string(dilation) << ".";
-      throw_invalid(layer, msg.str());
-    }
   }
 }
 
@@ -185,68 +134,36 @@ mx::array add_bias(const Module& module, const mx::array& y) {
   return y;
 }
 
+/**
+ * Runs the forward pass of a ConvTranspose layer: checks x against the
+ * channels-last layout, applies the transposed convolution and adds the
+ * bias.
+ */
+mx::array transposed_forward(
+    const Module& layer,
+    const mx::array& x,
+    const std::string& layout,
+    const std::vector<int>& stride,
+    const std::vector<int>& padding,
+    const std::vector<int>& dilation,
+    const std::vector<int>& output_padding) {
+  const auto& weight = layer.param("weight");
+  check_input(layer, x, layout, weight.shape(-1));
+  mx::array y = detail::conv_transpose(
+      layer.type_name(),
+      x,
+      weight,
+      stride,
+      padding,
+      dilation,
+      output_padding,
+      1);
+  return add_bias(layer, y);
+}
+
 /** Returns the kernel sizes: the weight's dimensions but the first and last. */
 std::vector<int> kernel_of(const mx::array& weight) {
   return std::vector<int>(weight.shape().begin() + 1, weight.shape().end() - 1);
-}
-
-std::pair<int, int> pair_of(const std::vector<int>& v) {
-  return {v[0], v[1]};
-}
-
-std::tuple<int, int, int> triple_of(const std::vector<int>& v) {
-  return {v[0], v[1], v[2]};
-}
-
-bool has_output_padding(const std::vector<int>& output_padding) {
-  for (int value : output_padding) {
-    if (value != 0) {
-      return true;
-    }
-  }
-  return false;
-}
-
-/**
- * Turns the output of a transposed convolution with padding 0 and
- * output_padding 0 into the output for the given padding and
- * output_padding: it drops `padding` positions at the start of each spatial
- * axis and keeps the following L_full - 2 * padding + output_padding
- * positions, with zeros for those beyond L_full, which no input reaches.
- *
- * NOTE: the layers take this path whenever output_padding is non-zero. In
- * MLX 0.32.4, mx::conv_transpose1d/2d/3d with non-zero output_padding return
- * an input gradient of the wrong shape: (1, 3, 2) for input (1, 4, 2) with
- * stride 2 and output_padding 1. The forward values here equal MLX's.
- */
-mx::array crop_transposed(
-    const std::string& layer,
-    const mx::array& full,
-    const std::vector<int>& padding,
-    const std::vector<int>& output_padding) {
-  int spatial_dims = static_cast<int>(padding.size());
-  std::vector<std::pair<int, int>> pad_width(spatial_dims + 2, {0, 0});
-  mx::Shape start(spatial_dims + 2, 0);
-  mx::Shape stop = full.shape();
-  bool needs_zeros = false;
-  for (int i = 0; i < spatial_dims; ++i) {
-    int length = full.shape(i + 1) - 2 * padding[i] + output_padding[i];
-    if (length <= 0) {
-      std::ostringstream msg;
-      msg << "Expected padding=" << size_string(padding)
-          << " to leave at least one output position, but the output "
-          << "without padding has shape " << detail::shape_string(full.shape())
-          << ". Reduce the padding or enlarge the input.";
-      throw_invalid(layer, msg.str());
-    }
-    int zeros = std::max(0, output_padding[i] - padding[i]);
-    needs_zeros = needs_zeros || zeros > 0;
-    pad_width[i + 1] = {0, zeros};
-    start[i + 1] = padding[i];
-    stop[i + 1] = padding[i] + length;
-  }
-  mx::array padded = needs_zeros ? mx::pad(full, pad_width) : full;
-  return mx::slice(padded, start, stop);
 }
 
 // Checks the arguments of ConvTranspose2d or ConvTranspose3d (already
@@ -368,7 +285,8 @@ std::string Conv2d::extra_repr() const {
 mx::array Conv2d::forward(const mx::array& x) {
   const auto& weight = param("weight");
   check_input(*this, x, "(N, H, W, C)", weight.shape(-1) * groups_);
-  std::vector<int> dilation = dilation_.expand(2, "Conv2d", "dilation");
+  std::vector<int> dilation =
+      dilation_.expand(2, "Conv2d", "dilation");
   return add_bias(*this, conv(x, weight, stride_, padding_, dilation, groups_));
 }
 
@@ -411,7 +329,8 @@ std::string Conv3d::extra_repr() const {
 mx::array Conv3d::forward(const mx::array& x) {
   const auto& weight = param("weight");
   check_input(*this, x, "(N, D, H, W, C)", weight.shape(-1));
-  std::vector<int> dilation = dilation_.expand(3, "Conv3d", "dilation");
+  std::vector<int> dilation =
+      dilation_.expand(3, "Conv3d", "dilation");
   return add_bias(*this, conv(x, weight, stride_, padding_, dilation));
 }
 
@@ -450,16 +369,14 @@ std::string ConvTranspose1d::extra_repr() const {
 }
 
 mx::array ConvTranspose1d::forward(const mx::array& x) {
-  const auto& weight = param("weight");
-  check_input(*this, x, "(N, L, C)", weight.shape(-1));
-  if (output_padding_ != 0) {
-    mx::array full = mx::conv_transpose1d(x, weight, stride_, 0, dilation_);
-    return add_bias(
-        *this,
-        crop_transposed(type_name(), full, {padding_}, {output_padding_}));
-  }
-  return add_bias(
-      *this, mx::conv_transpose1d(x, weight, stride_, padding_, dilation_));
+  return transposed_forward(
+      *this,
+      x,
+      "(N, L, C)",
+      {stride_},
+      {padding_},
+      {dilation_},
+      {output_padding_});
 }
 
 // ConvTranspose2d
@@ -496,20 +413,10 @@ std::string ConvTranspose2d::extra_repr() const {
 }
 
 mx::array ConvTranspose2d::forward(const mx::array& x) {
-  const auto& weight = param("weight");
-  check_input(*this, x, "(N, H, W, C)", weight.shape(-1));
   std::vector<int> dilation =
       dilation_.expand(2, "ConvTranspose2d", "dilation");
-  if (has_output_padding(output_padding_)) {
-    mx::array full = mx::conv_transpose2d(
-        x, weight, pair_of(stride_), {0, 0}, pair_of(dilation));
-    return add_bias(
-        *this, crop_transposed(type_name(), full, padding_, output_padding_));
-  }
-  return add_bias(
-      *this,
-      mx::conv_transpose2d(
-          x, weight, pair_of(stride_), pair_of(padding_), pair_of(dilation)));
+  return transposed_forward(
+      *this, x, "(N, H, W, C)", stride_, padding_, dilation, output_padding_);
 }
 
 // ConvTranspose3d
@@ -546,24 +453,16 @@ std::string ConvTranspose3d::extra_repr() const {
 }
 
 mx::array ConvTranspose3d::forward(const mx::array& x) {
-  const auto& weight = param("weight");
-  check_input(*this, x, "(N, D, H, W, C)", weight.shape(-1));
   std::vector<int> dilation =
       dilation_.expand(3, "ConvTranspose3d", "dilation");
-  if (has_output_padding(output_padding_)) {
-    mx::array full = mx::conv_transpose3d(
-        x, weight, triple_of(stride_), {0, 0, 0}, triple_of(dilation));
-    return add_bias(
-        *this, crop_transposed(type_name(), full, padding_, output_padding_));
-  }
-  return add_bias(
+  return transposed_forward(
       *this,
-      mx::conv_transpose3d(
-          x,
-          weight,
-          triple_of(stride_),
-          triple_of(padding_),
-          triple_of(dilation)));
+      x,
+      "(N, D, H, W, C)",
+      stride_,
+      padding_,
+      dilation,
+      output_padding_);
 }
 
 } // namespace rmlx::nn

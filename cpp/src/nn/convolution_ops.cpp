@@ -1,8 +1,74 @@
 #include "rmlx/nn/convolution.h"
+
+#include <algorithm>
+#include <sstream>
+#include <stdexcept>
+#include <tuple>
+#include <utility>
+
+#include "convolution_utils.h"
+#include "layer_utils.h"
 #include "rmlx/nn/custom_kernels.h"
 #include "rmlx/nn/unfold.h"
 
 namespace rmlx::nn {
+
+namespace detail {
+
+std::string size_string(const std::vector<int>& values) {
+  return values.size() == 1 ? std::to_string(values[0]) : tuple_string(values);
+}
+
+[[noreturn]] void throw_invalid(
+    const std::string& caller,
+    const std::string& text) {
+  throw std::invalid_argument("[" + caller + "] " + text);
+}
+
+void check_minimum(
+    const std::string& caller,
+    const std::string& argument,
+    const std::vector<int>& values,
+    int minimum) {
+  for (int value : values) {
+    if (value < minimum) {
+      std::ostringstream msg;
+      msg << "Expected " << argument << " with "
+          << (minimum > 0 ? "positive" : "non-negative")
+          << " values but received " << argument << "="
+          << size_string(values) << ".";
+      throw_invalid(caller, msg.str());
+    }
+  }
+}
+
+/**
+ * Checks output_padding against stride and dilation. MLX 0.32.4 accepts any
+ * non-negative output_padding, but this follows PyTorch's rule that each
+ * value be smaller than the stride or the dilation. output_padding only
+ * chooses among the sizes that the matching convolution maps to the same
+ * output size, and a larger value gives a size that no such convolution has.
+ */
+void check_output_padding(
+    const std::string& caller,
+    const std::vector<int>& output_padding,
+    const std::vector<int>& stride,
+    const std::vector<int>& dilation) {
+  check_minimum(caller, "output_padding", output_padding, 0);
+  for (size_t i = 0; i < output_padding.size(); ++i) {
+    if (output_padding[i] >= stride[i] && output_padding[i] >= dilation[i]) {
+      std::ostringstream msg;
+      msg << "Expected each output_padding value to be smaller than the "
+          << "stride or the dilation of its dimension but received "
+          << "output_padding=" << size_string(output_padding)
+          << ", stride=" << size_string(stride)
+          << " and dilation=" << size_string(dilation) << ".";
+      throw_invalid(caller, msg.str());
+    }
+  }
+}
+
+} // namespace detail
 
 namespace {
 
@@ -72,7 +138,159 @@ mx::array mlx_conv(
       x, weight, stride, padding, padding, dilation, std::vector<int>{}, groups);
 }
 
+std::pair<int, int> pair_of(const std::vector<int>& v) {
+  return {v[0], v[1]};
+}
+
+std::tuple<int, int, int> triple_of(const std::vector<int>& v) {
+  return {v[0], v[1], v[2]};
+}
+
+bool has_output_padding(const std::vector<int>& output_padding) {
+  for (int value : output_padding) {
+    if (value != 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// MLX's transposed convolution of rank stride.size(), without
+// output_padding. MLX 0.32.4 supports groups > 1 only for 1 and 2 spatial
+// dimensions and raises for 3.
+mx::array mlx_conv_transpose(
+    const mx::array& x,
+    const mx::array& weight,
+    const std::vector<int>& stride,
+    const std::vector<int>& padding,
+    const std::vector<int>& dilation,
+    int groups) {
+  if (stride.size() == 1) {
+    return mx::conv_transpose1d(
+        x, weight, stride[0], padding[0], dilation[0], 0, groups);
+  }
+  if (stride.size() == 2) {
+    return mx::conv_transpose2d(
+        x,
+        weight,
+        pair_of(stride),
+        pair_of(padding),
+        pair_of(dilation),
+        {0, 0},
+        groups);
+  }
+  return mx::conv_transpose3d(
+      x,
+      weight,
+      triple_of(stride),
+      triple_of(padding),
+      triple_of(dilation),
+      {0, 0, 0},
+      groups);
+}
+
+// Checks the size arguments and groups of a transposed convolution.
+void check_transpose_arguments(
+    const std::string& caller,
+    const std::vector<int>& stride,
+    const std::vector<int>& padding,
+    const std::vector<int>& dilation,
+    const std::vector<int>& output_padding,
+    int groups) {
+  size_t dims = stride.size();
+  if (dims < 1 || dims > 3 || padding.size() != dims ||
+      dilation.size() != dims || output_padding.size() != dims) {
+    std::ostringstream msg;
+    msg << "Expected stride, padding, dilation and output_padding with one "
+        << "value per spatial dimension (1, 2 or 3) but received stride="
+        << detail::tuple_string(stride)
+        << ", padding=" << detail::tuple_string(padding)
+        << ", dilation=" << detail::tuple_string(dilation)
+        << " and output_padding=" << detail::tuple_string(output_padding)
+        << ".";
+    detail::throw_invalid(caller, msg.str());
+  }
+  detail::check_minimum(caller, "stride", stride, 1);
+  detail::check_minimum(caller, "padding", padding, 0);
+  detail::check_minimum(caller, "dilation", dilation, 1);
+  detail::check_output_padding(caller, output_padding, stride, dilation);
+  if (groups < 1) {
+    detail::throw_invalid(
+        caller,
+        "Expected positive groups but received groups=" +
+            std::to_string(groups) + ".");
+  }
+}
+
+/**
+ * Turns the output of a transposed convolution with padding 0 and
+ * output_padding 0 into the output for the given padding and
+ * output_padding: it drops `padding` positions at the start of each spatial
+ * axis and keeps the following L_full - 2 * padding + output_padding
+ * positions, with zeros for those beyond L_full, which no input reaches.
+ *
+ * NOTE: conv_transpose() takes this path whenever output_padding is
+ * non-zero, because in MLX 0.32.4 mx::conv_transpose1d/2d/3d with non-zero
+ * output_padding return an input gradient of the wrong shape: (1, 3, 2)
+ * for input (1, 4, 2) with stride 2 and output_padding 1. The forward
+ * values here equal MLX's.
+ */
+mx::array crop_transposed(
+    const std::string& caller,
+    const mx::array& full,
+    const std::vector<int>& padding,
+    const std::vector<int>& output_padding) {
+  int spatial_dims = static_cast<int>(padding.size());
+  std::vector<std::pair<int, int>> pad_width(spatial_dims + 2, {0, 0});
+  mx::Shape start(spatial_dims + 2, 0);
+  mx::Shape stop = full.shape();
+  bool needs_zeros = false;
+  for (int i = 0; i < spatial_dims; ++i) {
+    int length = full.shape(i + 1) - 2 * padding[i] + output_padding[i];
+    if (length <= 0) {
+      std::ostringstream msg;
+      msg << "Expected padding=" << detail::size_string(padding)
+          << " to leave at least one output position, but the output "
+          << "without padding has shape " << detail::shape_string(full.shape())
+          << ". Reduce the padding or enlarge the input.";
+      detail::throw_invalid(caller, msg.str());
+    }
+    int zeros = std::max(0, output_padding[i] - padding[i]);
+    needs_zeros = needs_zeros || zeros > 0;
+    pad_width[i + 1] = {0, zeros};
+    start[i + 1] = padding[i];
+    stop[i + 1] = padding[i] + length;
+  }
+  mx::array padded = needs_zeros ? mx::pad(full, pad_width) : full;
+  return mx::slice(padded, start, stop);
+}
+
 } // namespace
+
+namespace detail {
+
+mx::array conv_transpose(
+    const std::string& caller,
+    const mx::array& x,
+    const mx::array& weight,
+    const std::vector<int>& stride,
+    const std::vector<int>& padding,
+    const std::vector<int>& dilation,
+    const std::vector<int>& output_padding,
+    int groups) {
+  check_transpose_arguments(
+      caller, stride, padding, dilation, output_padding, groups);
+
+  if (has_output_padding(output_padding)) {
+    std::vector<int> no_padding(stride.size(), 0);
+    mx::array full =
+        mlx_conv_transpose(x, weight, stride, no_padding, dilation, groups);
+    return crop_transposed(caller, full, padding, output_padding);
+  }
+  return mlx_conv_transpose(x, weight, stride, padding, dilation, groups);
+}
+
+} // namespace detail
 
 mx::array conv(
     const mx::array& x,
@@ -99,6 +317,25 @@ mx::array conv(
       mx::transpose(mx::reshape(weight, {out_channels, window_size})));
   out_shape.push_back(out_channels);
   return mx::reshape(product, out_shape);
+}
+
+mx::array conv_transpose(
+    const mx::array& x,
+    const mx::array& weight,
+    const std::vector<int>& stride,
+    const std::vector<int>& padding,
+    const std::vector<int>& dilation,
+    const std::vector<int>& output_padding,
+    int groups) {
+  return detail::conv_transpose(
+      "conv_transpose",
+      x,
+      weight,
+      stride,
+      padding,
+      dilation,
+      output_padding,
+      groups);
 }
 
 } // namespace rmlx::nn

@@ -38,6 +38,34 @@ mx::array conv(
     int groups = 1);
 
 /**
+ * Applies the transposed convolution of x, shape (N, S_1, ..., S_d, C_in)
+ * with d = 1, 2 or 3, with weight (C_out, K_1, ..., K_d, C_in / groups), as
+ * MLX Python 0.32.4's mx.conv_transpose1d/2d/3d do. The output has shape
+ * (N, O_1, ..., O_d, C_out) with O_i = (S_i - 1) * stride_i - 2 *
+ * padding_i + dilation_i * (K_i - 1) + output_padding_i + 1. Every size
+ * vector has d entries.
+ *
+ * Throws std::invalid_argument, naming conv_transpose, for size vectors of
+ * different lengths, a stride or dilation below 1, a negative padding, an
+ * output_padding that is negative or not smaller than the stride or the
+ * dilation of its dimension, or groups below 1. Other invalid input (shapes,
+ * channels that groups does not divide, groups > 1 with d = 3, which MLX
+ * 0.32.4 does not support) gets MLX's own error.
+ *
+ * A non-zero output_padding is computed by cropping a transposed
+ * convolution without padding, because MLX 0.32.4's own output_padding
+ * gives a gradient of the wrong shape.
+ */
+mx::array conv_transpose(
+    const mx::array& x,
+    const mx::array& weight,
+    const std::vector<int>& stride,
+    const std::vector<int>& padding,
+    const std::vector<int>& dilation,
+    const std::vector<int>& output_padding,
+    int groups = 1);
+
+/**
  * A 1-D convolution over input of shape (N, L, in_channels), returning
  * (N, L_out, out_channels). The weight has shape (out_channels, kernel_size,
  * in_channels / groups).
