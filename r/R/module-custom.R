@@ -49,7 +49,7 @@ mlx_module <- function(classname, initialize = NULL, forward, ...) {
   if (length(methods) && (is.null(names(methods)) || any(names(methods) == ""))) {
     cli::cli_abort("methods in {.arg ...} must be named.")
   }
-  input_names <- setdiff(names(formals(forward)), "...")
+  input_names <- as.character(setdiff(names(formals(forward)), "..."))
 
   constructor <- function(...) {
     self <- new.env(parent = emptyenv())

@@ -172,3 +172,14 @@ test_that("gc frees a dropped module", {
   expect_gt(during, before + 512 * 512 * 4 - 1)
   expect_lt(after, during - 512 * 512 * 4 + 1)
 })
+
+test_that("custom module forward may take no input", {
+  constant <- mlx_module("Constant",
+    initialize = function() self$value <- as_mlx(c(1, 2)),
+    forward = function() self$value * 2
+  )
+  model <- constant()
+  expect_equal(as.numeric(mlx_forward(model)), c(2, 4))
+  grads <- mlx_value_and_grad(model, function(m) mlx_sum(mlx_forward(m)))()
+  expect_equal(as.numeric(grads$grads$value), c(2, 2))
+})
