@@ -12,12 +12,12 @@ namespace rmlx {
  *
  * MLX 0.32.4's CPU allocator calls malloc for every array and keeps no
  * cache. Without this, glibc maps each block above its mmap threshold (at
- * most 32 MiB by default) afresh and unmaps it when freed, so every large
- * array pays a page fault per 4 KiB page on first touch: on a 2-core AMD
- * EPYC, an unfold writing 300 MB took 166 ms that way and 17 ms with reused
- * memory. The cost is a larger resident size, since freed blocks stay with
- * the process. The setting applies to the whole process. Returns false,
- * changing nothing, where the C library is not glibc or rejects a value.
+ * most 32 MiB by default) afresh and unmaps it when freed. Every large
+ * array then pays a page fault per 4 KiB page on first touch. On a 2-core
+ * AMD EPYC, an unfold writing 300 MB took 166 ms that way and 17 ms with
+ * reused memory. The cost is a larger resident size, since freed blocks
+ * stay with the process. The setting applies to the whole process. Returns
+ * false where the C library is not glibc or rejects a value.
  */
 bool enable_malloc_reuse(size_t max_block_bytes = size_t(1) << 30);
 

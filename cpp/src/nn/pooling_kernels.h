@@ -1,8 +1,8 @@
-// Max and average pooling as MLX primitives with their own CPU kernels. The
-// composition of strided windows and a reduction that MLX Python's pooling
-// layers use is fast forward, but its gradient goes through as_strided and
-// a masked reduction and took 4x the forward time on MLX 0.32.4's CPU
-// backend; these kernels compute the same numbers directly.
+// Max and average pooling as MLX primitives with their own CPU kernels.
+// MLX Python's pooling layers compose strided windows with a reduction.
+// That is fast forward, but its gradient goes through as_strided and a
+// masked reduction, which took 4x the forward time on MLX 0.32.4's CPU
+// backend. These kernels compute the same numbers directly.
 #pragma once
 
 #include <vector>
@@ -66,7 +66,7 @@ class WindowPool : public mx::UnaryPrimitive {
  * The gradient of WindowPool with respect to its input, from inputs (x, y,
  * cotangent). For max pooling each window's cotangent is split evenly
  * between the positions equal to the window's maximum, as MLX's max
- * reduction does; a window whose maximum is NaN passes NaN to all its
+ * reduction does. A window whose maximum is NaN passes NaN to all its
  * positions. It has no derivatives itself.
  */
 class WindowPoolGrad : public mx::UnaryPrimitive {
