@@ -265,6 +265,86 @@ mx::array crop_transposed(
   return mx::slice(padded, start, stop);
 }
 
+// The spatial output shape of a transposed convolution, (I - 1) * stride -
+// 2 * padding + dilation * (K - 1) + output_padding + 1 per axis, or an
+// empty vector when an axis would have no position.
+std::vector<int> transposed_output_shape(
+    const mx::array& x,
+    const mx::array& weight,
+    const std::vector<int>& stride,
+    const std::vector<int>& padding,
+    const std::vector<int>& dilation,
+    const std::vector<int>& output_padding) {
+  std::vector<int> shape;
+  for (size_t i = 0; i < stride.size(); ++i) {
+    int length = (x.shape(i + 1) - 1) * stride[i] - 2 * padding[i] +
+        dilation[i] * (weight.shape(i + 1) - 1) + output_padding[i] + 1;
+    if (length < 1) {
+      return {};
+    }
+    shape.push_back(length);
+  }
+  return shape;
+}
+
+// The transposed convolution as one matrix product and a fold: input
+// position i spreads x[i] @ W over the outputs i * stride - padding + k *
+// dilation, which is where fold() adds window position i. The caller has
+// checked the arguments; x and weight are float32 on the CPU, groups is 1
+// and output_shape comes from transposed_output_shape().
+mx::array fold_conv_transpose(
+    const mx::array& x,
+    const mx::array& weight,
+    const std::vector<int>& stride,
+    const std::vector<int>& padding,
+    const std::vector<int>& dilation,
+    const std::vector<int>& output_shape) {
+  int dims = static_cast<int>(stride.size());
+  int out_channels = weight.shape(0);
+  int in_channels = weight.shape(-1);
+  std::vector<int> kernel_size(
+      weight.shape().begin() + 1, weight.shape().end() - 1);
+
+  // (C_out, K..., C_in) to (C_in, K... * C_out), a window's worth of
+  // outputs per input channel.
+  std::vector<int> axes = {dims + 1};
+  for (int i = 1; i <= dims; ++i) {
+    axes.push_back(i);
+  }
+  axes.push_back(0);
+  mx::array spread =
+      mx::reshape(mx::transpose(weight, axes), {in_channels, -1});
+  mx::array product =
+      mx::matmul(mx::reshape(x, {-1, in_channels}), spread);
+
+  mx::Shape window_shape(x.shape().begin(), x.shape().end() - 1);
+  window_shape.insert(
+      window_shape.end(), kernel_size.begin(), kernel_size.end());
+  window_shape.push_back(out_channels);
+  return fold(
+      mx::reshape(product, window_shape),
+      output_shape,
+      kernel_size,
+      stride,
+      padding,
+      dilation);
+}
+
+// True when conv_transpose() can take fold_conv_transpose(): Rmlx's kernels
+// enabled, a CPU stream, float32, one group and a well-formed input.
+bool fold_path_applies(
+    const mx::array& x,
+    const mx::array& weight,
+    size_t dims,
+    int groups) {
+  return custom_kernels_enabled() &&
+      mx::default_device() == mx::Device::cpu && groups == 1 &&
+      x.dtype() == mx::float32 && weight.dtype() == mx::float32 &&
+      dims >= 1 && dims <= 3 && x.ndim() == dims + 2 &&
+      weight.ndim() == dims + 2 && x.shape(-1) == weight.shape(-1) &&
+      x.size() > 0 && weight.size() > 0;
+}
+
 } // namespace
 
 namespace detail {
@@ -281,6 +361,14 @@ mx::array conv_transpose(
   check_transpose_arguments(
       caller, stride, padding, dilation, output_padding, groups);
 
+  if (fold_path_applies(x, weight, stride.size(), groups)) {
+    std::vector<int> output_shape = transposed_output_shape(
+        x, weight, stride, padding, dilation, output_padding);
+    if (!output_shape.empty()) {
+      return fold_conv_transpose(
+          x, weight, stride, padding, dilation, output_shape);
+    }
+  }
   if (has_output_padding(output_padding)) {
     std::vector<int> no_padding(stride.size(), 0);
     mx::array full =

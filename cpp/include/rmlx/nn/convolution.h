@@ -52,9 +52,12 @@ mx::array conv(
  * channels that groups does not divide, groups > 1 with d = 3, which MLX
  * 0.32.4 does not support) gets MLX's own error.
  *
- * A non-zero output_padding is computed by cropping a transposed
- * convolution without padding, because MLX 0.32.4's own output_padding
- * gives a gradient of the wrong shape.
+ * On the CPU, for float32 x and weight and groups 1, it runs as one matrix
+ * product and fold(), whose forward and gradient took about 1% of MLX
+ * 0.32.4's time on the CPU (N=32, 16x16, 64 to 32 channels, stride 2).
+ * Otherwise it calls MLX, and computes a non-zero output_padding by
+ * cropping a transposed convolution without padding, because MLX 0.32.4's
+ * own output_padding gives a gradient of the wrong shape.
  */
 mx::array conv_transpose(
     const mx::array& x,
