@@ -3,40 +3,19 @@
 Each case computes y = layer(x), the loss sum(y * g) for a fixed random g,
 and the gradients of the loss with respect to x and the layer's weight and
 bias (x only for pooling), with mx.value_and_grad, uncompiled. Data is
-channels last (NHWC), as MLX expects. The cases are listed in CASES; the
-Rmlx and PyTorch scripts time the same ones.
+channels last (NHWC), as MLX expects. The cases are in conv_cases.py;
+conv_pool_rmlx.R and conv_pool_torch.py time the same ones.
 
 Usage: python conv_pool_mlx.py [RUNS] [CASE ...]   (default 10 runs, all cases)
 Prints one line per case, `<case> ms=<median of RUNS timed runs after 2
 warm-up runs>`.
 """
 import sys
-import time
 
 import mlx.core as mx
 import mlx.nn as nn
-import numpy as np
 
-# name: (kind, batch, height and width, input channels, output channels)
-CASES = {
-    "conv28": ("conv", 128, 28, 1, 32),
-    "conv14": ("conv", 128, 14, 32, 64),
-    "conv64": ("conv", 32, 64, 64, 128),
-    "pool28": ("pool", 128, 28, 32, 32),
-    "pool14": ("pool", 128, 14, 64, 64),
-    "pool64": ("pool", 32, 64, 128, 128),
-}
-
-
-def median_ms(fn, runs):
-    for _ in range(2):
-        fn()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return float(np.median(samples))
+from conv_cases import CASES, median_ms, parse_args
 
 
 def make_step(kind, batch, size, c_in, c_out):
@@ -66,11 +45,7 @@ def make_step(kind, batch, size, c_in, c_out):
 
 
 def main():
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-    names = sys.argv[2:] or list(CASES)
-    unknown = [name for name in names if name not in CASES]
-    if unknown:
-        sys.exit(f"unknown case {unknown[0]!r}; expected one of {', '.join(CASES)}")
+    runs, names = parse_args(sys.argv)
     mx.random.seed(0)
     for name in names:
         case = CASES[name]

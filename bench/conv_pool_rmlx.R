@@ -3,7 +3,7 @@
 # Usage: Rscript bench/conv_pool_rmlx.R [RUNS] [CASE ...]
 #   (default 10 runs, all cases)
 # Prints one line per case, `<case> ms=<median of RUNS timed runs after 2
-# warm-up runs>`, for the cases of conv_pool_mlx.py. Each run computes
+# warm-up runs>`, for the cases of conv_cases.py. Each run computes
 # y = layer(x), the loss sum(y * g) for a fixed random g, and the gradients
 # of the loss with respect to x and the layer's parameters with
 # mlx_value_and_grad(), uncompiled as in the Python scripts, then evaluates

@@ -2,8 +2,8 @@
 
 Each case computes y = layer(x), the loss sum(y * g) for a fixed random g,
 and the gradients of the loss with respect to x and the layer's weight and
-bias (x only for pooling) with torch.autograd.grad. The cases are those of
-conv_pool_mlx.py, in PyTorch's default NCHW layout.
+bias (x only for pooling) with torch.autograd.grad. The cases are in
+conv_cases.py, in PyTorch's default NCHW layout.
 
 Usage: python conv_pool_torch.py [RUNS] [CASE ...]   (default 10 runs, all cases)
 Prints one line per case, `<case> ms=<median of RUNS timed runs after 2
@@ -13,31 +13,10 @@ thread count (default 1).
 """
 import os
 import sys
-import time
 
-import numpy as np
 import torch
 
-# name: (kind, batch, height and width, input channels, output channels)
-CASES = {
-    "conv28": ("conv", 128, 28, 1, 32),
-    "conv14": ("conv", 128, 14, 32, 64),
-    "conv64": ("conv", 32, 64, 64, 128),
-    "pool28": ("pool", 128, 28, 32, 32),
-    "pool14": ("pool", 128, 14, 64, 64),
-    "pool64": ("pool", 32, 64, 128, 128),
-}
-
-
-def median_ms(fn, runs):
-    for _ in range(2):
-        fn()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return float(np.median(samples))
+from conv_cases import CASES, median_ms, parse_args
 
 
 def make_step(kind, batch, size, c_in, c_out, memory_format):
@@ -61,11 +40,7 @@ def make_step(kind, batch, size, c_in, c_out, memory_format):
 
 
 def main():
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-    names = sys.argv[2:] or list(CASES)
-    unknown = [name for name in names if name not in CASES]
-    if unknown:
-        sys.exit(f"unknown case {unknown[0]!r}; expected one of {', '.join(CASES)}")
+    runs, names = parse_args(sys.argv)
     torch.set_num_threads(int(os.environ.get("RMLX_BENCH_THREADS", "1")))
     torch.manual_seed(0)
     formats = [("", torch.contiguous_format), ("_channels_last", torch.channels_last)]
