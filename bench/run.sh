@@ -4,17 +4,37 @@
 #
 # Usage: bash bench/run.sh   (or ./run.sh bench from the repository root)
 # Environment:
-#   PYTHON        the interpreter with mlx and torch (default .venv/bin/python)
-#   BENCH_EPOCHS  training epochs per MLP run; each run reports the median
-#                 (default 3)
-# A full run took 2 min 49 s on a 2-core AMD EPYC, most of it in MLX
-# Python's training epochs. A competitor that fails to run shows n/a.
+#   PYTHON           the interpreter with mlx and torch (default .venv/bin/python)
+#   BENCH_EPOCHS     training epochs per MLP run; each run reports the median
+#                    (default 3)
+#   BENCH_ONLY       comma-separated parts to run: matmul, mlp, small, conv
+#                    (convolution and max pooling), cnn (default: all)
+#   BENCH_CNN_STEPS  training steps per CNN run, scaled to a 468-step epoch
+#                    (default 100); MLX Python as installed runs a fifth of
+#                    them, as it is about 16 times slower
+#   OPENBLAS_LIB     the OpenBLAS preloaded into MLX Python for its second
+#                    run (default Debian's
+#                    /usr/lib/x86_64-linux-gnu/libopenblas.so.0)
+# A competitor that fails to run shows n/a. For the running time of a full
+# run, see BENCHMARKS.md.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root/bench"
 python="${PYTHON:-$root/.venv/bin/python}"
 epochs="${BENCH_EPOCHS:-3}"
+only="${BENCH_ONLY:-matmul,mlp,small,conv,cnn}"
+cnn_steps="${BENCH_CNN_STEPS:-100}"
+openblas="${OPENBLAS_LIB:-/usr/lib/x86_64-linux-gnu/libopenblas.so.0}"
+for part in ${only//,/ }; do
+  case "$part" in
+    matmul | mlp | small | conv | cnn) ;;
+    *)
+      echo "bench: invalid part '$part' in BENCH_ONLY; expected matmul, mlp, small, conv or cnn" >&2
+      exit 2
+      ;;
+  esac
+done
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
@@ -62,61 +82,195 @@ pinned() {
     RMLX_BENCH_THREADS="$threads" taskset -c "$cores" "$@"
 }
 
+# Succeeds if PART is listed in BENCH_ONLY.
+part_selected() {
+  [[ ",$only," == *",$1,"* ]]
+}
+
+# Prints the cores to pin to for a count of 1 or 2: 0, or 0,1.
+cpu_list() {
+  if [[ $1 == 1 ]]; then echo 0; else echo 0,1; fi
+}
+
+# Prints "(1 core)" or "(2 cores)".
+cores_label() {
+  if [[ $1 == 1 ]]; then echo "(1 core)"; else echo "($1 cores)"; fi
+}
+
+# Prints DESCRIPTION as progress on stderr and stores the 1-minute load
+# average under NAME, for the summary at the end.
+part_loads=""
+start_part() {
+  part_loads="$part_loads $1 $(cut -d ' ' -f 1 /proc/loadavg),"
+  echo "== $1: $2" >&2
+}
+
+# The convolution and pooling cases of the conv_pool_* scripts, in table
+# order. MLX Python as installed skips conv64 because one forward and
+# backward pass of it took 15 to 30 s on the reference BLAS of its wheel
+# (on the 2-core machine of BENCHMARKS.md), and runs 3 timed passes of the
+# others instead of 10.
+conv_cases=(conv28 conv14 conv64 pool28 pool14 pool64)
+conv_cases_reference_blas=(conv28 conv14 pool28 pool14 pool64)
+declare -A conv_label=(
+  [conv28]="conv 3x3 1->32, 128x28x28"
+  [conv14]="conv 3x3 32->64, 128x14x14"
+  [conv64]="conv 3x3 64->128, 32x64x64"
+  [pool28]="max-pool 2, 128x28x28x32"
+  [pool14]="max-pool 2, 128x14x14x64"
+  [pool64]="max-pool 2, 32x64x64x128"
+)
+cnn_steps_reference_blas=$(((cnn_steps + 4) / 5))
+
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -n 1)"
 echo "load average before: $(cut -d ' ' -f 1-3 /proc/loadavg)"
 
-echo "== 1. matrix product, 1024x1024 float32, 2 cores" >&2
-if gcc -O2 -I/usr/include/x86_64-linux-gnu/openblas-pthread sgemm.c \
-  -o "$out/sgemm_bin" -lopenblas 2>"$out/gcc.err"; then
-  record sgemm pinned 0,1 2 "$out/sgemm_bin"
-else
-  echo "bench: compiling sgemm.c failed: $(cat "$out/gcc.err")" >&2
+if part_selected matmul; then
+  start_part matmul "matrix product, 1024x1024 float32, 2 cores"
+  if gcc -O2 -I/usr/include/x86_64-linux-gnu/openblas-pthread sgemm.c \
+    -o "$out/sgemm_bin" -lopenblas 2>"$out/gcc.err"; then
+    record sgemm pinned 0,1 2 "$out/sgemm_bin"
+  else
+    echo "bench: compiling sgemm.c failed: $(cat "$out/gcc.err")" >&2
+  fi
+  record matmul_rmlx pinned 0,1 2 Rscript matmul.R
+  record matmul_mlx pinned 0,1 2 "$python" matmul.py
 fi
-record matmul_rmlx pinned 0,1 2 Rscript matmul.R
-record matmul_mlx pinned 0,1 2 "$python" matmul.py
 
-for cores in 1 2; do
-  cpus=$([[ $cores == 1 ]] && echo 0 || echo 0,1)
-  echo "== 2. MLP epoch, $cores core(s), $epochs epochs each" >&2
-  record "mlp_rmlx_$cores" pinned "$cpus" "$cores" Rscript mlp_rmlx.R "$epochs"
-  record "mlp_torch_$cores" pinned "$cpus" "$cores" "$python" mlp_torch.py "$epochs"
-  record "mlp_mlx_$cores" pinned "$cpus" "$cores" "$python" mlp_mlx.py "$epochs"
-done
+if part_selected mlp; then
+  for cores in 1 2; do
+    cpus=$(cpu_list "$cores")
+    start_part "mlp_$cores" "MLP epoch, $cores core(s), $epochs epochs each"
+    record "mlp_rmlx_$cores" pinned "$cpus" "$cores" Rscript mlp_rmlx.R "$epochs"
+    record "mlp_torch_$cores" pinned "$cpus" "$cores" "$python" mlp_torch.py "$epochs"
+    record "mlp_mlx_$cores" pinned "$cpus" "$cores" "$python" mlp_mlx.py "$epochs"
+  done
+fi
 
-echo "== 3. small evaluated op, 1 core" >&2
-record small_rmlx pinned 0 1 Rscript small_op.R
-record small_py pinned 0 1 "$python" small_op.py
+if part_selected small; then
+  start_part small "small evaluated op, 1 core"
+  record small_rmlx pinned 0 1 Rscript small_op.R
+  record small_py pinned 0 1 "$python" small_op.py
+fi
+
+if part_selected conv; then
+  for cores in 1 2; do
+    cpus=$(cpu_list "$cores")
+    start_part "conv_$cores" "convolution and max pooling, forward and backward, $cores core(s)"
+    record "conv_rmlx_$cores" pinned "$cpus" "$cores" Rscript conv_pool_rmlx.R
+    record "conv_rmlx_mlx_ops_$cores" pinned "$cpus" "$cores" \
+      env RMLX_CUSTOM_KERNELS=0 Rscript conv_pool_rmlx.R
+    record "conv_mlx_openblas_$cores" pinned "$cpus" "$cores" \
+      env LD_PRELOAD="$openblas" "$python" conv_pool_mlx.py
+    record "conv_mlx_$cores" pinned "$cpus" "$cores" \
+      "$python" conv_pool_mlx.py 3 "${conv_cases_reference_blas[@]}"
+    record "conv_torch_$cores" pinned "$cpus" "$cores" "$python" conv_pool_torch.py
+  done
+fi
+
+if part_selected cnn; then
+  for cores in 1 2; do
+    cpus=$(cpu_list "$cores")
+    start_part "cnn_$cores" "CNN epoch, $cores core(s), $cnn_steps steps ($cnn_steps_reference_blas for MLX Python as installed)"
+    record "cnn_rmlx_$cores" pinned "$cpus" "$cores" Rscript cnn_rmlx.R "$cnn_steps"
+    record "cnn_torch_$cores" pinned "$cpus" "$cores" "$python" cnn_torch.py "$cnn_steps"
+    record "cnn_mlx_openblas_$cores" pinned "$cpus" "$cores" \
+      env LD_PRELOAD="$openblas" "$python" cnn_mlx.py "$cnn_steps"
+    record "cnn_mlx_$cores" pinned "$cpus" "$cores" \
+      "$python" cnn_mlx.py "$cnn_steps_reference_blas"
+  done
+fi
 
 or_na() { if [[ -n "$1" ]]; then echo "$1"; else echo "n/a"; fi; }
 
-gf_rmlx=$(value matmul_rmlx rmlx gflops)
-gf_blas=$(value sgemm openblas gflops)
-gf_mlx=$(value matmul_mlx mlx_python gflops)
-r=$(ratio "$gf_rmlx" "$gf_blas")
+if part_selected matmul || part_selected mlp || part_selected small; then
+  echo
+  echo "| benchmark | Rmlx | OpenBLAS | MLX Python | PyTorch | ratio | target | result |"
+  echo "| --- | ---: | ---: | ---: | ---: | --- | --- | --- |"
+fi
+
+if part_selected matmul; then
+  gf_rmlx=$(value matmul_rmlx rmlx gflops)
+  gf_blas=$(value sgemm openblas gflops)
+  gf_mlx=$(value matmul_mlx mlx_python gflops)
+  r=$(ratio "$gf_rmlx" "$gf_blas")
+  echo "| matmul 1024 GFLOP/s (2 cores) | $(or_na "$gf_rmlx") | $(or_na "$gf_blas") | $(or_na "$gf_mlx") | - | Rmlx/OpenBLAS $r | >= 0.9 | $(verdict "$r" '>=' 0.9) |"
+fi
+
+if part_selected mlp; then
+  for cores in 1 2; do
+    t_rmlx=$(value "mlp_rmlx_$cores" rmlx epoch_s)
+    t_torch=$(value "mlp_torch_$cores" pytorch epoch_s)
+    t_mlx=$(value "mlp_mlx_$cores" mlx_python epoch_s)
+    r_torch=$(ratio "$t_rmlx" "$t_torch")
+    r_mlx=$(ratio "$t_rmlx" "$t_mlx")
+    row="| MLP epoch s $(cores_label "$cores") | $(or_na "$t_rmlx") | - | $(or_na "$t_mlx") | $(or_na "$t_torch")"
+    echo "$row | Rmlx/PyTorch $r_torch | <= 1.0 | $(verdict "$r_torch" '<=' 1.0) |"
+    echo "$row | Rmlx/MLX Python $r_mlx | <= 0.9 | $(verdict "$r_mlx" '<=' 0.9) |"
+  done
+fi
+
+if part_selected small; then
+  us_rmlx=$(value small_rmlx rmlx op_us)
+  us_lazy=$(value small_rmlx rmlx_lazy op_us)
+  us_mlx=$(value small_py mlx_python op_us)
+  us_torch=$(value small_py pytorch op_us)
+  r=$(ratio "$us_rmlx" "$us_torch")
+  echo "| x + y, 10 floats, us per evaluated op (1 core) | $(or_na "$us_rmlx") | - | $(or_na "$us_mlx") | $(or_na "$us_torch") | Rmlx/PyTorch $r | <= 2.0 | $(verdict "$r" '<=' 2.0) |"
+  echo "| x + y without eval, us per lazy op (1 core) | $(or_na "$us_lazy") | - | - | - | - | - | - |"
+fi
+
+if part_selected conv || part_selected cnn; then
+  # Rmlx runs MLX on OpenBLAS, so its ratio to MLX Python is taken against
+  # MLX Python with OpenBLAS preloaded, the same BLAS.
+  echo
+  echo "MLX Python runs twice: with OpenBLAS preloaded ($openblas) and as installed (the wheel's reference BLAS)."
+  echo "Rmlx, MLX ops: the same script with mlx_custom_kernels(FALSE)."
+  echo
+  echo "| benchmark | Rmlx | Rmlx, MLX ops | MLX Python, OpenBLAS | MLX Python, as installed | PyTorch | Rmlx/PyTorch | Rmlx/MLX Python (OpenBLAS) | target | result |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
+fi
+
+if part_selected conv; then
+  for cores in 1 2; do
+    for case in "${conv_cases[@]}"; do
+      ms_rmlx=$(value "conv_rmlx_$cores" "$case" ms)
+      ms_mlx_ops=$(value "conv_rmlx_mlx_ops_$cores" "$case" ms)
+      ms_openblas=$(value "conv_mlx_openblas_$cores" "$case" ms)
+      ms_mlx=$(value "conv_mlx_$cores" "$case" ms)
+      if [[ $case == conv64 ]]; then ms_mlx="not run"; fi
+      ms_torch=$(value "conv_torch_$cores" "$case" ms)
+      echo "| ${conv_label[$case]}, fwd+bwd ms $(cores_label "$cores") | $(or_na "$ms_rmlx") | $(or_na "$ms_mlx_ops") | $(or_na "$ms_openblas") | $(or_na "$ms_mlx") | $(or_na "$ms_torch") | $(ratio "$ms_rmlx" "$ms_torch") | $(ratio "$ms_rmlx" "$ms_openblas") | - | - |"
+    done
+  done
+fi
+
+if part_selected cnn; then
+  for cores in 1 2; do
+    t_rmlx=$(value "cnn_rmlx_$cores" rmlx epoch_s)
+    t_openblas=$(value "cnn_mlx_openblas_$cores" mlx_python epoch_s)
+    t_mlx=$(value "cnn_mlx_$cores" mlx_python epoch_s)
+    t_torch=$(value "cnn_torch_$cores" pytorch epoch_s)
+    r_torch=$(ratio "$t_rmlx" "$t_torch")
+    echo "| CNN epoch s $(cores_label "$cores") | $(or_na "$t_rmlx") | - | $(or_na "$t_openblas") | $(or_na "$t_mlx") | $(or_na "$t_torch") | $r_torch | $(ratio "$t_rmlx" "$t_openblas") | Rmlx/PyTorch <= 1.0 | $(verdict "$r_torch" '<=' 1.0) |"
+  done
+fi
 
 echo
-echo "| benchmark | Rmlx | OpenBLAS | MLX Python | PyTorch | ratio | target | result |"
-echo "| --- | ---: | ---: | ---: | ---: | --- | --- | --- |"
-echo "| matmul 1024 GFLOP/s (2 cores) | $(or_na "$gf_rmlx") | $(or_na "$gf_blas") | $(or_na "$gf_mlx") | - | Rmlx/OpenBLAS $r | >= 0.9 | $(verdict "$r" '>=' 0.9) |"
-
-for cores in 1 2; do
-  t_rmlx=$(value "mlp_rmlx_$cores" rmlx epoch_s)
-  t_torch=$(value "mlp_torch_$cores" pytorch epoch_s)
-  t_mlx=$(value "mlp_mlx_$cores" mlx_python epoch_s)
-  r_torch=$(ratio "$t_rmlx" "$t_torch")
-  r_mlx=$(ratio "$t_rmlx" "$t_mlx")
-  row="| MLP epoch s ($cores core$([[ $cores == 2 ]] && echo s)) | $(or_na "$t_rmlx") | - | $(or_na "$t_mlx") | $(or_na "$t_torch")"
-  echo "$row | Rmlx/PyTorch $r_torch | <= 1.0 | $(verdict "$r_torch" '<=' 1.0) |"
-  echo "$row | Rmlx/MLX Python $r_mlx | <= 0.9 | $(verdict "$r_mlx" '<=' 0.9) |"
-done
-
-us_rmlx=$(value small_rmlx rmlx op_us)
-us_lazy=$(value small_rmlx rmlx_lazy op_us)
-us_mlx=$(value small_py mlx_python op_us)
-us_torch=$(value small_py pytorch op_us)
-r=$(ratio "$us_rmlx" "$us_torch")
-echo "| x + y, 10 floats, us per evaluated op (1 core) | $(or_na "$us_rmlx") | - | $(or_na "$us_mlx") | $(or_na "$us_torch") | Rmlx/PyTorch $r | <= 2.0 | $(verdict "$r" '<=' 2.0) |"
-echo "| x + y without eval, us per lazy op (1 core) | $(or_na "$us_lazy") | - | - | - | - | - | - |"
-echo
-echo "final training loss (last epoch mean), 1 core: Rmlx $(or_na "$(value mlp_rmlx_1 rmlx loss)"), MLX Python $(or_na "$(value mlp_mlx_1 mlx_python loss)"), PyTorch $(or_na "$(value mlp_torch_1 pytorch loss)")"
+if part_selected conv; then
+  for cores in 1 2; do
+    line="PyTorch channels_last, fwd+bwd ms $(cores_label "$cores"):"
+    for case in "${conv_cases[@]}"; do
+      line="$line $case $(or_na "$(value "conv_torch_$cores" "${case}_channels_last" ms)")"
+    done
+    echo "$line"
+  done
+fi
+if part_selected mlp; then
+  echo "final training loss (last epoch mean), 1 core: Rmlx $(or_na "$(value mlp_rmlx_1 rmlx loss)"), MLX Python $(or_na "$(value mlp_mlx_1 mlx_python loss)"), PyTorch $(or_na "$(value mlp_torch_1 pytorch loss)")"
+fi
+if part_selected cnn; then
+  echo "CNN mean training loss over the timed steps, 1 core: Rmlx $(or_na "$(value cnn_rmlx_1 rmlx loss)"), MLX Python with OpenBLAS $(or_na "$(value cnn_mlx_openblas_1 mlx_python loss)") ($cnn_steps steps), MLX Python as installed $(or_na "$(value cnn_mlx_1 mlx_python loss)") ($cnn_steps_reference_blas steps), PyTorch $(or_na "$(value cnn_torch_1 pytorch loss)")"
+fi
+echo "load average (1 minute) at the start of each part:${part_loads%,}"
 echo "load average after: $(cut -d ' ' -f 1-3 /proc/loadavg)"
