@@ -119,4 +119,29 @@ echo "| x + y, 10 floats, us per evaluated op (1 core) | $(or_na "$us_rmlx") | -
 echo "| x + y without eval, us per lazy op (1 core) | $(or_na "$us_lazy") | - | - | - | - | - | - |"
 echo
 echo "final training loss (last epoch mean), 1 core: Rmlx $(or_na "$(value mlp_rmlx_1 rmlx loss)"), MLX Python $(or_na "$(value mlp_mlx_1 mlx_python loss)"), PyTorch $(or_na "$(value mlp_torch_1 pytorch loss)")"
+# -- LSTM and GRU: forward plus backward, 1 and 2 cores (self-contained) --
+echo "== 4. LSTM and GRU forward plus backward, 1 and 2 cores" >&2
+for cores in 1 2; do
+  cpus=$([[ $cores == 1 ]] && echo 0 || echo 0,1)
+  record "rnn_rmlx_$cores" pinned "$cpus" "$cores" Rscript rnn_rmlx.R
+  record "rnn_torch_$cores" pinned "$cpus" "$cores" "$python" rnn_torch.py
+  record "rnn_mlx_$cores" pinned "$cpus" "$cores" "$python" rnn_mlx.py 10 mlx_python
+  record "rnn_mlx_openblas_$cores" pinned "$cpus" "$cores" \
+    env LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libopenblas.so.0 \
+    "$python" rnn_mlx.py 10 mlx_openblas
+done
+echo
+echo "| input 64, hidden 256, 64 steps, batch 32 | Rmlx ms | MLX Python ms | MLX Python + OpenBLAS ms | PyTorch ms | Rmlx/PyTorch | target | result |"
+echo "| --- | ---: | ---: | ---: | ---: | --- | --- | --- |"
+for cores in 1 2; do
+  for layer in lstm gru; do
+    t_rmlx=$(value "rnn_rmlx_$cores" rmlx "${layer}_ms")
+    t_mlx=$(value "rnn_mlx_$cores" mlx_python "${layer}_ms")
+    t_blas=$(value "rnn_mlx_openblas_$cores" mlx_openblas "${layer}_ms")
+    t_torch=$(value "rnn_torch_$cores" pytorch "${layer}_ms")
+    r=$(ratio "$t_rmlx" "$t_torch")
+    echo "| $layer forward + backward ($cores core$([[ $cores == 2 ]] && echo s)) | $(or_na "$t_rmlx") | $(or_na "$t_mlx") | $(or_na "$t_blas") | $(or_na "$t_torch") | $r | <= 1.0 | $(verdict "$r" '<=' 1.0) |"
+  done
+done
+# -- end of LSTM and GRU --
 echo "load average after: $(cut -d ' ' -f 1-3 /proc/loadavg)"
