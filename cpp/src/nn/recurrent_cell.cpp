@@ -14,9 +14,9 @@
 
 // The loops below are written to vectorize, but GCC's -O2 (what R builds
 // with) only vectorizes loops that need no scalar remainder. It also keeps
-// a branch around each division and comparison that could raise a
-// floating-point exception flag unless told that no code reads the flags
-// (no-trapping-math), which changes no computed value. Functions defined
+// a branch around each division that could raise a floating-point
+// exception flag unless no-trapping-math says that no code reads the
+// flags, which changes no computed value. Functions defined
 // before the pragma, such as std::bit_cast and std::fabs, are no longer
 // inlined into those after it, so the kernels use GCC's builtins.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -73,11 +73,11 @@ inline float sigmoid_approx(float x) {
   return 1.0f / (1.0f + exp_approx(-x));
 }
 
-// tanh(x): for |x| < 0.55 an odd polynomial, x + x u q(u) with u = x^2,
-// fitted by least squares in double precision to tanh on [0, 0.55] (fit
-// error under 0.06 ulp); above, 1 - 2 / (e^{2|x|} + 1) with x's sign,
-// where the subtraction loses at most one bit because the result is at
-// least 0.5. Gives +-1 for large |x|, keeps the sign of zero, NaN stays NaN.
+// tanh(x) as tanh(|x|) with x's sign. For |x| < 0.55 the polynomial
+// |x| + |x| u q(u) with u = x^2, fitted by least squares in double
+// precision to tanh on [0, 0.55] (fit error under 0.06 ulp). Above, it is
+// 1 - 2 / (e^{2|x|} + 1), where the subtraction loses at most one bit
+// because the result is at least 0.5. Gives +-1 for large |x|, keeps the sign of zero, NaN stays NaN.
 inline float tanh_approx(float x) {
   float magnitude = __builtin_fabsf(x);
   float u = x * x;
