@@ -8,7 +8,8 @@
 #   BENCH_EPOCHS     training epochs per MLP run; each run reports the median
 #                    (default 3)
 #   BENCH_ONLY       comma-separated parts to run: matmul, mlp, small, conv
-#                    (convolution and max pooling), cnn (default: all)
+#                    (convolution and max pooling), cnn, rnn (LSTM and GRU)
+#                    (default: all)
 #   BENCH_CNN_STEPS  training steps per CNN run, scaled to a 468-step epoch
 #                    (default 100); MLX Python as installed runs a fifth of
 #                    them, as it is about 16 times slower
@@ -23,14 +24,14 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root/bench"
 python="${PYTHON:-$root/.venv/bin/python}"
 epochs="${BENCH_EPOCHS:-3}"
-only="${BENCH_ONLY:-matmul,mlp,small,conv,cnn}"
+only="${BENCH_ONLY:-matmul,mlp,small,conv,cnn,rnn}"
 cnn_steps="${BENCH_CNN_STEPS:-100}"
 openblas="${OPENBLAS_LIB:-/usr/lib/x86_64-linux-gnu/libopenblas.so.0}"
 for part in ${only//,/ }; do
   case "$part" in
-    matmul | mlp | small | conv | cnn) ;;
+    matmul | mlp | small | conv | cnn | rnn) ;;
     *)
-      echo "bench: invalid part '$part' in BENCH_ONLY; expected matmul, mlp, small, conv or cnn" >&2
+      echo "bench: invalid part '$part' in BENCH_ONLY; expected matmul, mlp, small, conv, cnn or rnn" >&2
       exit 2
       ;;
   esac
@@ -273,4 +274,30 @@ if part_selected cnn; then
   echo "CNN mean training loss over the timed steps, 1 core: Rmlx $(or_na "$(value cnn_rmlx_1 rmlx loss)"), MLX Python with OpenBLAS $(or_na "$(value cnn_mlx_openblas_1 mlx_python loss)") ($cnn_steps steps), MLX Python as installed $(or_na "$(value cnn_mlx_1 mlx_python loss)") ($cnn_steps_reference_blas steps), PyTorch $(or_na "$(value cnn_torch_1 pytorch loss)")"
 fi
 echo "load average (1 minute) at the start of each part:${part_loads%,}"
+if part_selected rnn; then
+  # LSTM and GRU, forward plus backward.
+  start_part rnn "LSTM and GRU forward plus backward, 1 and 2 cores"
+  for cores in 1 2; do
+    cpus=$(cpu_list "$cores")
+    record "rnn_rmlx_$cores" pinned "$cpus" "$cores" Rscript rnn_rmlx.R
+    record "rnn_torch_$cores" pinned "$cpus" "$cores" "$python" rnn_torch.py
+    record "rnn_mlx_$cores" pinned "$cpus" "$cores" "$python" rnn_mlx.py 10 mlx_python
+    record "rnn_mlx_openblas_$cores" pinned "$cpus" "$cores" \
+      env LD_PRELOAD="$openblas" \
+      "$python" rnn_mlx.py 10 mlx_openblas
+  done
+  echo
+  echo "| input 64, hidden 256, 64 steps, batch 32 | Rmlx ms | MLX Python ms | MLX Python + OpenBLAS ms | PyTorch ms | Rmlx/PyTorch | target | result |"
+  echo "| --- | ---: | ---: | ---: | ---: | --- | --- | --- |"
+  for cores in 1 2; do
+    for layer in lstm gru; do
+      t_rmlx=$(value "rnn_rmlx_$cores" rmlx "${layer}_ms")
+      t_mlx=$(value "rnn_mlx_$cores" mlx_python "${layer}_ms")
+      t_blas=$(value "rnn_mlx_openblas_$cores" mlx_openblas "${layer}_ms")
+      t_torch=$(value "rnn_torch_$cores" pytorch "${layer}_ms")
+      r=$(ratio "$t_rmlx" "$t_torch")
+      echo "| $layer forward + backward ($cores core$([[ $cores == 2 ]] && echo s)) | $(or_na "$t_rmlx") | $(or_na "$t_mlx") | $(or_na "$t_blas") | $(or_na "$t_torch") | $r | <= 1.0 | $(verdict "$r" '<=' 1.0) |"
+    done
+  done
+fi
 echo "load average after: $(cut -d ' ' -f 1-3 /proc/loadavg)"

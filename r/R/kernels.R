@@ -1,11 +1,14 @@
 #' Use Rmlx's own CPU kernels or MLX's operations
 #'
 #' On the CPU, Rmlx computes float32 convolutions with one group as an
-#' unfold of the input windows plus one matrix product, transposed
-#' convolutions as a matrix product plus a fold, and pooling with its own
-#' kernels. Their values equal those of MLX's operations up to
-#' float32 rounding, and their gradients are several times faster on MLX
-#' 0.32.4's CPU backend. `mlx_custom_kernels(FALSE)` switches back to the
+#' unfold of the input windows plus one matrix product (grouped ones with
+#' at least eight output channels per group as one product per group),
+#' transposed convolutions as a matrix product plus a fold, pooling with
+#' its own kernels, and each step of [mlx_lstm()] and [mlx_gru()] (also
+#' inside the stacked layers) as one fused kernel with vectorized sigmoid
+#' and tanh. Their values equal those of MLX's operations up to float32
+#' rounding, and their gradients are several times faster on MLX 0.32.4's
+#' CPU backend. `mlx_custom_kernels(FALSE)` switches back to the
 #' operations MLX Python uses, for example to compare the two.
 #'
 #' The choice is made when a layer builds its part of the graph, so a step

@@ -9,6 +9,7 @@
 #include "layer_utils.h"
 #include "rmlx/nn/activations.h"
 #include "rmlx/nn/dropout.h"
+#include "rmlx/nn/recurrent_cell.h"
 
 namespace rmlx::nn {
 
@@ -294,40 +295,30 @@ mx::array GRU::project_input(const mx::array& x) const {
 std::vector<mx::array> GRU::step(
     const mx::array& projected,
     const RecurrentState& state) const {
-  // The operations and their order follow MLX Python's GRU.__call__.
-  int h = hidden_size();
-  auto input_parts = mx::split(projected, mx::Shape{2 * h}, -1);
-  mx::array rz = input_parts[0];
-  mx::array n = input_parts[1];
   const auto& hidden = state[0];
-  std::optional<mx::array> hidden_n;
   if (hidden) {
     mx::array hidden_proj = mx::matmul(*hidden, mx::transpose(param("Wh")));
-    auto hidden_parts = mx::split(hidden_proj, mx::Shape{2 * h}, -1);
-    hidden_n = hidden_parts[1];
+    std::optional<mx::array> bhn;
     if (has("bhn")) {
-      hidden_n = mx::add(*hidden_n, param("bhn"));
+      bhn = param("bhn");
     }
-    rz = mx::add(rz, hidden_parts[0]);
+    return {gru_cell(projected, hidden_proj, bhn, *hidden)};
   }
-  rz = mx::sigmoid(rz);
-  auto gates = mx::split(rz, 2, -1);
+
+  // Without a hidden state, the operations of MLX Python's GRU.__call__ in
+  // its order, with the hidden terms left out.
+  int h = hidden_size();
+  auto input_parts = mx::split(projected, mx::Shape{2 * h}, -1);
+  auto gates = mx::split(mx::sigmoid(input_parts[0]), 2, -1);
   const mx::array& r = gates[0];
   const mx::array& z = gates[1];
-
-  if (hidden) {
-    n = mx::add(n, mx::multiply(r, *hidden_n));
-  } else if (has("bhn")) {
+  mx::array n = input_parts[1];
+  if (has("bhn")) {
     n = mx::add(n, mx::multiply(r, param("bhn")));
   }
   n = mx::tanh(n);
-
   mx::array keep = mx::subtract(detail::float_scalar(1.0, z), z);
-  mx::array next = mx::multiply(keep, n);
-  if (hidden) {
-    next = mx::add(next, mx::multiply(z, *hidden));
-  }
-  return {next};
+  return {mx::multiply(keep, n)};
 }
 
 mx::array GRU::forward(
@@ -366,18 +357,7 @@ std::vector<mx::array> LSTM::step(
   mx::array ifgo = state[0]
       ? mx::addmm(projected, *state[0], mx::transpose(param("Wh")))
       : projected;
-  auto gates = mx::split(ifgo, 4, -1);
-  mx::array i = mx::sigmoid(gates[0]);
-  mx::array f = mx::sigmoid(gates[1]);
-  mx::array g = mx::tanh(gates[2]);
-  mx::array o = mx::sigmoid(gates[3]);
-
-  mx::array cell = mx::multiply(i, g);
-  if (state[1]) {
-    cell = mx::add(mx::multiply(f, *state[1]), cell);
-  }
-  mx::array hidden = mx::multiply(o, mx::tanh(cell));
-  return {hidden, cell};
+  return lstm_cell(ifgo, state[1]);
 }
 
 std::pair<mx::array, mx::array> LSTM::forward(

@@ -112,7 +112,18 @@ test_that("recurrent initial weights match MLX", {
   expect_initial_weights(mlx_cases)
 })
 
-test_that("recurrent forward matches MLX and PyTorch", {
+# Runs code once with Rmlx's fused LSTM and GRU steps and once with MLX's
+# operations.
+for_each_cell_path <- function(code) {
+  code <- substitute(code)
+  env <- parent.frame()
+  for (enabled in c(TRUE, FALSE)) {
+    old <- mlx_custom_kernels(enabled)
+    tryCatch(eval(code, envir = env), finally = mlx_custom_kernels(old))
+  }
+}
+
+test_that("recurrent forward matches MLX and PyTorch", for_each_cell_path({
   for (case in names(mlx_cases)) {
     fx <- fixture_case(case)
     layer <- make_case(mlx_cases, case)
@@ -137,9 +148,9 @@ test_that("recurrent forward matches MLX and PyTorch", {
       expect_mlx_equal(mlx_forward(layer, fx$x), fx$torch_y, tolerance = 1e-5)
     }
   }
-})
+}))
 
-test_that("recurrent gradients match MLX", {
+test_that("recurrent gradients match MLX", for_each_cell_path({
   for (case in names(mlx_cases)) {
     fx <- fixture_case(case)
     layer <- make_case(mlx_cases, case)
@@ -153,7 +164,7 @@ test_that("recurrent gradients match MLX", {
       expect_mlx_equal(grads[[name]], expected[[name]], tolerance = 1e-4)
     }
   }
-})
+}))
 
 test_that("recurrent gradients match finite differences", {
   x <- as_f64(array(sin(1:24), c(2, 4, 3)))
