@@ -58,6 +58,32 @@ std::optional<mx::array> optional_input(const Inputs& inputs, size_t index) {
   return index < inputs.size() ? inputs[index] : std::nullopt;
 }
 
+
+// Splits `a` into its slices of extent 1 along `axis`. MLX 0.32.4's
+// mx::split uses its Split primitive, whose gradient is one concatenation,
+// only for fewer than 10 pieces, and otherwise one slice per piece, whose
+// gradients are each a full-size array: 64 of them cost more than the
+// whole recurrence did. Splitting in a tree of at most 10 pieces a level
+// keeps every level a Split.
+std::vector<mx::array> split_each(const mx::array& a, int axis) {
+  int length = a.shape(axis);
+  if (length <= 10) {
+    return mx::split(a, length, axis);
+  }
+  int group = (length + 9) / 10;
+  mx::Shape bounds;
+  for (int start = group; start < length; start += group) {
+    bounds.push_back(start);
+  }
+  std::vector<mx::array> pieces;
+  pieces.reserve(length);
+  for (const mx::array& part : mx::split(a, bounds, axis)) {
+    for (mx::array& piece : split_each(part, axis)) {
+      pieces.push_back(std::move(piece));
+    }
+  }
+  return pieces;
+}
 } // namespace
 
 // RecurrentLayer
@@ -129,7 +155,7 @@ ScanResult RecurrentLayer::scan(
   mx::array projected = project_input(x);
   int steps = x.shape(-2);
   int n_states = num_states();
-  std::vector<mx::array> inputs = mx::split(projected, steps, -2);
+  std::vector<mx::array> inputs = split_each(projected, -2);
 
   RecurrentState state = initial;
   state.resize(n_states);
