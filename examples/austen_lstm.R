@@ -16,7 +16,7 @@
 #
 # The defaults (one LSTM layer of 256 units, 6 epochs of 300 batches of
 # 64 x 64 characters, about 2 passes over the training text) take about
-# 13 minutes on one CPU core. --steps-per-epoch 0 makes an epoch one full
+# 12 minutes on one CPU core. --steps-per-epoch 0 makes an epoch one full
 # pass.
 suppressPackageStartupMessages(library(Rmlx))
 
