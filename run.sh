@@ -4,6 +4,7 @@
 #   build   build the C++ library and its tests, install the R package
 #   test    set up, build, then run every test, C++ (ctest) and R (testthat)
 #   main    set up, build, then train the Fashion-MNIST model
+#   austen  set up, build, then train the Jane Austen character-level LSTM
 #   bench   run the benchmarks against MLX Python and PyTorch
 #   tarball build a self-contained source tarball of the R package in build/
 #   fixtures  regenerate the reference values from MLX Python and PyTorch
@@ -63,6 +64,7 @@ case "${1:-}" in
   test-cpp) build_cpp; test_cpp ;;
   test-r) install_r; test_r ;;
   main) setup; install_r; shift; Rscript examples/fashion_mnist.R "$@" ;;
+  austen) setup; install_r; shift; Rscript examples/austen_lstm.R "$@" ;;
   bench) shift; bash bench/run.sh "$@" ;;
   tarball) build_tarball ;;
   fixtures)

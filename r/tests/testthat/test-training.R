@@ -199,3 +199,66 @@ test_that("compiled and eager steps draw the same dropout masks", {
   expect_equal(run(FALSE), compiled, tolerance = 1e-6)
   expect_gt(length(unique(compiled)), 1)
 })
+
+# A character-level language model as the Jane Austen example builds it: the
+# loss returns the final LSTM states, which the next step starts from.
+char_lstm_steps <- function(compile, steps = 3) {
+  set.seed(8)
+  ids <- matrix(sample.int(7, 4 * 6 * (steps + 1), replace = TRUE), 4)
+  set.seed(12)
+  model <- mlx_module("CharLSTM",
+    initialize = function() {
+      self$embedding <- mlx_embedding(7, 3)
+      self$lstm <- mlx_stacked_lstm(3, 5, num_layers = 2)
+      self$head <- mlx_linear(5, 7)
+    },
+    forward = function(x, hidden, cell) {
+      embedded <- mlx_forward(self$embedding, x)
+      out <- mlx_forward(self$lstm, embedded, hidden = hidden, cell = cell)
+      list(mlx_forward(self$head, out[[1]]), out[[2]], out[[3]])
+    }
+  )()
+  loss_fn <- function(model, x, y, hidden, cell) {
+    out <- mlx_forward(model, x, hidden, cell)
+    list(mlx_cross_entropy(out[[1]], y, reduction = "mean"), out[[2]], out[[3]])
+  }
+  step <- mlx_train_step(model, mlx_optimizer_adam(learning_rate = 0.01),
+                         loss_fn, compile = compile)
+  hidden <- cell <- as_mlx(array(0, c(2, 4, 5)))
+  results <- list()
+  for (k in seq_len(steps)) {
+    columns <- (k - 1) * 6 + 1:6
+    x <- as_mlx(ids[, columns], dtype = "int32")
+    y <- as_mlx(ids[, columns + 1], dtype = "int32")
+    before <- mlx_forward(model, x, hidden, cell)
+    out <- step(x, y, hidden, cell)
+    results[[k]] <- list(loss = as.numeric(out[[1]]),
+                         hidden = as.array(out[[2]]), cell = as.array(out[[3]]),
+                         expected_hidden = as.array(before[[2]]),
+                         expected_cell = as.array(before[[3]]))
+    hidden <- out[[2]]
+    cell <- out[[3]]
+  }
+  results
+}
+
+test_that("step returns carried LSTM states", {
+  for (compile in c(TRUE, FALSE)) {
+    results <- char_lstm_steps(compile)
+    for (result in results) {
+      expect_equal(dim(result$hidden), c(2L, 4L, 5L))
+      expect_equal(result$hidden, result$expected_hidden, tolerance = 1e-5)
+      expect_equal(result$cell, result$expected_cell, tolerance = 1e-5)
+    }
+    expect_false(isTRUE(all.equal(results[[2]]$hidden, results[[1]]$hidden)))
+  }
+})
+
+test_that("compiled and eager LSTM steps agree", {
+  compiled <- char_lstm_steps(compile = TRUE)
+  eager <- char_lstm_steps(compile = FALSE)
+  for (k in seq_along(compiled)) {
+    expect_equal(compiled[[k]]$loss, eager[[k]]$loss, tolerance = 1e-5)
+    expect_equal(compiled[[k]]$hidden, eager[[k]]$hidden, tolerance = 1e-5)
+  }
+})
