@@ -2,16 +2,6 @@
 # Reference values: tools/fixtures/make_conv_fixtures.py and
 # make_pooling_fixtures.py (MLX Python 0.32.4, checked against PyTorch 2.13).
 
-# Runs code once with Rmlx's kernels and once with MLX's operations.
-for_each_kernel_path <- function(code) {
-  code <- substitute(code)
-  env <- parent.frame()
-  for (enabled in c(TRUE, FALSE)) {
-    old <- mlx_custom_kernels(enabled)
-    tryCatch(eval(code, envir = env), finally = mlx_custom_kernels(old))
-  }
-}
-
 # A module whose only parameter is `x`, so that mlx_value_and_grad() gives
 # the gradient of `f(x)` with respect to the input. Its forward ignores its
 # argument, because a forward needs one.

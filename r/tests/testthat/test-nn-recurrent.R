@@ -112,59 +112,52 @@ test_that("recurrent initial weights match MLX", {
   expect_initial_weights(mlx_cases)
 })
 
-# Runs code once with Rmlx's fused LSTM and GRU steps and once with MLX's
-# operations.
-for_each_cell_path <- function(code) {
-  code <- substitute(code)
-  env <- parent.frame()
-  for (enabled in c(TRUE, FALSE)) {
-    old <- mlx_custom_kernels(enabled)
-    tryCatch(eval(code, envir = env), finally = mlx_custom_kernels(old))
-  }
-}
-
-test_that("recurrent forward matches MLX and PyTorch", for_each_cell_path({
-  for (case in names(mlx_cases)) {
-    fx <- fixture_case(case)
-    layer <- make_case(mlx_cases, case)
-    if (is_lstm_case(case)) {
-      out <- mlx_forward(layer, fx$x)
-      expect_length(out, 2)
-      expect_mlx_equal(out[[1]], fx$y, tolerance = 1e-5)
-      expect_mlx_equal(out[[2]], fx$c, tolerance = 1e-5)
-      out <- mlx_forward(layer, fx$x, hidden = fx$hidden, cell = fx$cell)
-      expect_mlx_equal(out[[1]], fx$y_state, tolerance = 1e-5)
-      expect_mlx_equal(out[[2]], fx$c_state, tolerance = 1e-5)
-      out <- mlx_forward(layer, fx$x, cell = fx$cell)
-      expect_mlx_equal(out[[1]], fx$y_cell_only, tolerance = 1e-5)
-      expect_mlx_equal(mlx_forward(layer, fx$x1)[[1]], fx$y1, tolerance = 1e-5)
-      expect_mlx_equal(mlx_forward(layer, fx$x)[[1]], fx$torch_y,
-                       tolerance = 1e-5)
-    } else {
-      expect_mlx_equal(mlx_forward(layer, fx$x), fx$y, tolerance = 1e-5)
-      expect_mlx_equal(mlx_forward(layer, fx$x, fx$hidden), fx$y_state,
-                       tolerance = 1e-5)
-      expect_mlx_equal(mlx_forward(layer, fx$x1), fx$y1, tolerance = 1e-5)
-      expect_mlx_equal(mlx_forward(layer, fx$x), fx$torch_y, tolerance = 1e-5)
+test_that("recurrent forward matches MLX and PyTorch", {
+  for_each_kernel_path({
+    for (case in names(mlx_cases)) {
+      fx <- fixture_case(case)
+      layer <- make_case(mlx_cases, case)
+      if (is_lstm_case(case)) {
+        out <- mlx_forward(layer, fx$x)
+        expect_length(out, 2)
+        expect_mlx_equal(out[[1]], fx$y, tolerance = 1e-5)
+        expect_mlx_equal(out[[2]], fx$c, tolerance = 1e-5)
+        out <- mlx_forward(layer, fx$x, hidden = fx$hidden, cell = fx$cell)
+        expect_mlx_equal(out[[1]], fx$y_state, tolerance = 1e-5)
+        expect_mlx_equal(out[[2]], fx$c_state, tolerance = 1e-5)
+        out <- mlx_forward(layer, fx$x, cell = fx$cell)
+        expect_mlx_equal(out[[1]], fx$y_cell_only, tolerance = 1e-5)
+        expect_mlx_equal(mlx_forward(layer, fx$x1)[[1]], fx$y1, tolerance = 1e-5)
+        expect_mlx_equal(mlx_forward(layer, fx$x)[[1]], fx$torch_y,
+                         tolerance = 1e-5)
+      } else {
+        expect_mlx_equal(mlx_forward(layer, fx$x), fx$y, tolerance = 1e-5)
+        expect_mlx_equal(mlx_forward(layer, fx$x, fx$hidden), fx$y_state,
+                         tolerance = 1e-5)
+        expect_mlx_equal(mlx_forward(layer, fx$x1), fx$y1, tolerance = 1e-5)
+        expect_mlx_equal(mlx_forward(layer, fx$x), fx$torch_y, tolerance = 1e-5)
+      }
     }
-  }
-}))
+  })
+})
 
-test_that("recurrent gradients match MLX", for_each_cell_path({
-  for (case in names(mlx_cases)) {
-    fx <- fixture_case(case)
-    layer <- make_case(mlx_cases, case)
-    w_c <- fx$w_c %||% fx$w
-    grads <- mlx_value_and_grad(layer, mlx_case_loss(case))(
-      fx$x, fx$hidden, fx$cell, fx$w, w_c
-    )$grads
-    expected <- fixture_params(fx, "grad/param/")
-    expect_setequal(names(grads), names(expected))
-    for (name in names(expected)) {
-      expect_mlx_equal(grads[[name]], expected[[name]], tolerance = 1e-4)
+test_that("recurrent gradients match MLX", {
+  for_each_kernel_path({
+    for (case in names(mlx_cases)) {
+      fx <- fixture_case(case)
+      layer <- make_case(mlx_cases, case)
+      w_c <- fx$w_c %||% fx$w
+      grads <- mlx_value_and_grad(layer, mlx_case_loss(case))(
+        fx$x, fx$hidden, fx$cell, fx$w, w_c
+      )$grads
+      expected <- fixture_params(fx, "grad/param/")
+      expect_setequal(names(grads), names(expected))
+      for (name in names(expected)) {
+        expect_mlx_equal(grads[[name]], expected[[name]], tolerance = 1e-4)
+      }
     }
-  }
-}))
+  })
+})
 
 test_that("recurrent gradients match finite differences", {
   x <- as_f64(array(sin(1:24), c(2, 4, 3)))
