@@ -10,6 +10,7 @@
 #include "layer_utils.h"
 #include "rmlx/nn/custom_kernels.h"
 #include "rmlx/nn/unfold.h"
+#include "window_geometry.h"
 
 namespace rmlx::nn {
 
@@ -72,9 +73,23 @@ void check_output_padding(
 
 namespace {
 
-// True when conv() can take the unfold and matrix product path: a CPU
-// stream, float32 and a well-formed input that leaves at least one output
-// position per axis.
+// True when Rmlx's kernels are enabled, the default device is the CPU, and
+// x and weight are non-empty float32 arrays of rank dims + 2 for 1 to 3
+// spatial dimensions: what both convolution kernel paths need.
+bool kernel_inputs_apply(
+    const mx::array& x,
+    const mx::array& weight,
+    size_t dims) {
+  return custom_kernels_enabled() &&
+      mx::default_device() == mx::Device::cpu && x.dtype() == mx::float32 &&
+      weight.dtype() == mx::float32 && dims >= 1 && dims <= 3 &&
+      x.ndim() == dims + 2 && weight.ndim() == dims + 2 && x.size() > 0 &&
+      weight.size() > 0;
+}
+
+// True when conv() can take the unfold and matrix product path: the inputs
+// of kernel_inputs_apply(), consistent sizes and groups, and at least one
+// output position per axis.
 bool unfold_path_applies(
     const mx::array& x,
     const mx::array& weight,
@@ -83,13 +98,10 @@ bool unfold_path_applies(
     const std::vector<int>& dilation,
     int groups) {
   size_t dims = stride.size();
-  if (!custom_kernels_enabled() || mx::default_device() != mx::Device::cpu ||
-      groups < 1 || x.dtype() != mx::float32 ||
-      weight.dtype() != mx::float32 || dims < 1 || dims > 3 ||
-      x.ndim() != dims + 2 || weight.ndim() != dims + 2 ||
+  if (!kernel_inputs_apply(x, weight, dims) || groups < 1 ||
       padding.size() != dims || dilation.size() != dims ||
       x.shape(-1) != weight.shape(-1) * groups ||
-      weight.shape(0) % groups != 0 || x.size() == 0 || weight.size() == 0) {
+      weight.shape(0) % groups != 0) {
     return false;
   }
   // With few output channels per group the batched products are too thin:
@@ -101,7 +113,12 @@ bool unfold_path_applies(
   }
   for (size_t i = 0; i < dims; ++i) {
     if (stride[i] < 1 || dilation[i] < 1 || padding[i] < 0 ||
-        (x.shape(i + 1) + 2 * padding[i] - dilation[i] * (weight.shape(i + 1) - 1) - 1) < 0) {
+        detail::window_count(
+            x.shape(i + 1),
+            weight.shape(i + 1),
+            stride[i],
+            padding[i],
+            dilation[i]) < 1) {
       return false;
     }
   }
@@ -337,19 +354,15 @@ mx::array fold_conv_transpose(
       dilation);
 }
 
-// True when conv_transpose() can take fold_conv_transpose(): Rmlx's kernels
-// enabled, a CPU stream, float32, one group and a well-formed input.
+// True when conv_transpose() can take fold_conv_transpose(): the inputs of
+// kernel_inputs_apply(), one group and matching input channels.
 bool fold_path_applies(
     const mx::array& x,
     const mx::array& weight,
     size_t dims,
     int groups) {
-  return custom_kernels_enabled() &&
-      mx::default_device() == mx::Device::cpu && groups == 1 &&
-      x.dtype() == mx::float32 && weight.dtype() == mx::float32 &&
-      dims >= 1 && dims <= 3 && x.ndim() == dims + 2 &&
-      weight.ndim() == dims + 2 && x.shape(-1) == weight.shape(-1) &&
-      x.size() > 0 && weight.size() > 0;
+  return kernel_inputs_apply(x, weight, dims) && groups == 1 &&
+      x.shape(-1) == weight.shape(-1);
 }
 
 } // namespace

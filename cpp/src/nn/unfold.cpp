@@ -146,15 +146,8 @@ void unfold_rows(const T* x, T* windows, const WindowGeometry& g) {
       size_t count = length * channels;
       if (input_offset < 0) {
         std::memset(out + kernel_offset, 0, count * sizeof(T));
-      } else if (count <= 4) {
-        // Short runs, as with one input channel, cost less copied inline
-        // than through a call to memcpy.
-        for (size_t c = 0; c < count; ++c) {
-          out[kernel_offset + c] = x[input_offset + c];
-        }
       } else {
-        std::memcpy(
-            out + kernel_offset, x + input_offset, count * sizeof(T));
+        copy_elements(out + kernel_offset, x + input_offset, count);
       }
     };
     for_each_window_run(g, at, copy_run);
