@@ -50,3 +50,25 @@ expect_grad_matches_fd <- function(module, loss_fn, ..., h = 1e-4,
 }
 
 as_f64 <- function(x) as_mlx(x, dtype = "float64")
+
+# sin(0), sin(1), ... laid out in row-major order over `shape`, the weights
+# of the fixtures' loss sum(y * weights).
+sine_weights <- function(shape) {
+  values <- sin(seq_len(prod(shape)) - 1)
+  aperm(array(values, rev(shape)), rev(seq_along(shape)))
+}
+
+# The fixtures' loss sum(y * sine_weights(dim(y))).
+sine_weighted_sum <- function(y) {
+  mlx_sum(y * as_mlx(sine_weights(dim(y))))
+}
+
+# A module whose parameters are the arrays given, so that
+# mlx_value_and_grad() differentiates with respect to each of them. Only the
+# loss functions read the parameters, and nothing calls forward().
+gradient_probe <- mlx_module("GradientProbe",
+  initialize = function(arrays) {
+    for (name in names(arrays)) self[[name]] <- arrays[[name]]
+  },
+  forward = function(x) x
+)

@@ -2,35 +2,10 @@
 # Reference values: tools/fixtures/make_conv_fixtures.py and
 # make_pooling_fixtures.py (MLX Python 0.32.4, checked against PyTorch 2.13).
 
-# A module whose only parameter is `x`, so that mlx_value_and_grad() gives
-# the gradient of `f(x)` with respect to the input. Its forward ignores its
-# argument, because a forward needs one.
-input_holder <- mlx_module("InputHolder",
-  initialize = function(x, f) {
-    self$x <- as_mlx(x)
-    self$f <- f
-  },
-  forward = function(unused) self$f(self$x)
-)
-
 # The gradient of loss(f(x)) with respect to x.
 input_gradient <- function(x, f, loss = sine_weighted_sum) {
-  holder <- input_holder(x, f)
-  result <- mlx_value_and_grad(holder, function(model, unused) {
-    loss(mlx_forward(model, unused))
-  })(0)
-  result$grads$x
-}
-
-# sum(y * sin(0, 1, ...)) over y in row-major order, the loss of the
-# fixture scripts.
-sine_weighted_sum <- function(y) {
-  shape <- dim(y)
-  # Filling the reversed shape column by column, then reversing the axes,
-  # lays the values out in row-major order.
-  values <- array(sin(seq_len(prod(shape)) - 1), rev(shape))
-  weights <- aperm(values, rev(seq_along(shape)))
-  mlx_sum(y * as_mlx(weights))
+  probe <- gradient_probe(list(x = as_mlx(x)))
+  mlx_value_and_grad(probe, function(model) loss(f(model$x)))()$grads$x
 }
 
 test_that("custom kernel switch reports and restores", {

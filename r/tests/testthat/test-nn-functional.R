@@ -93,23 +93,6 @@ apply_conv <- function(spec, x, weight, bias) {
   do.call(spec$fn, c(list(x, weight, bias), spec$options))
 }
 
-# sin(0), sin(1), ... laid out in row-major order over `shape`, the weights
-# of the fixtures' loss sum(y * weights).
-sine_weights <- function(shape) {
-  values <- sin(seq_len(prod(shape)) - 1)
-  aperm(array(values, rev(shape)), rev(seq_along(shape)))
-}
-
-# A module whose parameters are the arrays given, so that
-# mlx_value_and_grad() differentiates with respect to each of them. Only the
-# loss functions read the parameters, and nothing calls forward().
-gradient_probe <- mlx_module("GradientProbe",
-  initialize = function(arrays) {
-    for (name in names(arrays)) self[[name]] <- arrays[[name]]
-  },
-  forward = function(x) x
-)
-
 test_that("functional conv matches layers and MLX Python", {
   for (spec in functional_conv_cases) {
     label <- paste(spec$file, spec$case)
