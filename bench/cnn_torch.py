@@ -5,9 +5,10 @@ The model is the main job's CNN: conv 3x3 1->32, ReLU, max-pool 2, conv 3x3
 Adam with learning rate 1e-3. Images are NCHW, PyTorch's default layout.
 
 Usage: python cnn_torch.py [STEPS]   (default: a whole epoch, 468 steps)
-Prints one line: `pytorch epoch_s=<seconds for 468 steps> loss=<mean loss>`,
-scaling the time of STEPS steps (at least 2) up to a whole epoch: the first
-step counts once and the mean of the others for the remaining 467.
+Prints one line: `pytorch epoch_s=<seconds for 468 steps> loss=<mean loss>`.
+It scales the time of STEPS steps (at least 2) up to a whole epoch. The
+first step counts once and the mean of the others stands for the remaining
+467.
 """
 import os
 import sys

@@ -61,10 +61,10 @@ std::optional<mx::array> optional_input(const Inputs& inputs, size_t index) {
 
 // Splits `a` into its slices of extent 1 along `axis`. MLX 0.32.4's
 // mx::split uses its Split primitive, whose gradient is one concatenation,
-// only for fewer than 10 pieces, and otherwise one slice per piece, whose
-// gradients are each a full-size array: 64 of them cost more than the
-// whole recurrence did. Splitting in a tree of at most 10 pieces a level
-// keeps every level a Split.
+// only for fewer than 10 pieces. For more it takes one slice per piece,
+// and each slice's gradient is a full-size array: for 64 steps those cost
+// more than the whole recurrence did. Splitting in a tree of at most 10
+// pieces a level keeps every level a Split.
 std::vector<mx::array> split_each(const mx::array& a, int axis) {
   int length = a.shape(axis);
   if (length <= 10) {
