@@ -20,9 +20,16 @@ setup() {
   bash "$root/tools/setup.sh"
 }
 
+# ccache, when installed, makes repeated builds of unchanged files free.
+launcher=""
+if command -v ccache >/dev/null 2>&1 && [ "${RMLX_CCACHE:-1}" != 0 ]; then
+  launcher=ccache
+fi
+
 build_cpp() {
   cmake -S cpp -B "$build_dir/cpp" -G "Unix Makefiles" \
-    -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE="$PYTHON" >/dev/null
+    -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE="$PYTHON" \
+    -DCMAKE_CXX_COMPILER_LAUNCHER="$launcher" >/dev/null
   cmake --build "$build_dir/cpp" -j "$jobs"
 }
 
@@ -39,7 +46,13 @@ stage_sources() {
 
 install_r() {
   stage_sources "$build_dir/rpkg"
-  (cd "$build_dir/rpkg" && MAKEFLAGS="-j$jobs" R CMD INSTALL --no-test-load r)
+  local makevars="$build_dir/rpkg/Makevars.user"
+  : >"$makevars"
+  if [ -n "$launcher" ]; then
+    echo "CXX20 = $launcher $(R CMD config CXX20)" >"$makevars"
+  fi
+  (cd "$build_dir/rpkg" && R_MAKEVARS_USER="$makevars" MAKEFLAGS="-j$jobs" \
+    R CMD INSTALL --no-test-load r)
 }
 
 # Builds Rmlx_<version>.tar.gz, with the C++ core copied into src/rmlx-core.
