@@ -57,6 +57,18 @@ std::vector<FixtureCase> fixture_cases() {
       {"conv2d",
        "grouped",
        [] { return std::make_shared<Conv2d>(6, 16, 3, 1, 1, 1, 2); }},
+      {"conv2d",
+       "winograd",
+       [] { return std::make_shared<Conv2d>(8, 10, 3, 1, 1); }},
+      {"conv2d",
+       "winograd_valid",
+       [] { return std::make_shared<Conv2d>(9, 8, 3); }},
+      {"conv2d",
+       "winograd_wide_padding",
+       [] {
+         return std::make_shared<Conv2d>(
+             8, 8, 3, 1, IntOrTuple{2, 1}, 1, 1, false);
+       }},
       {"conv3d", "basic", [] { return std::make_shared<Conv3d>(2, 3, 2); }},
       {"conv3d",
        "tuples",

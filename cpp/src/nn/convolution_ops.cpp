@@ -11,6 +11,7 @@
 #include "rmlx/nn/custom_kernels.h"
 #include "rmlx/nn/unfold.h"
 #include "window_geometry.h"
+#include "winograd.h"
 
 namespace rmlx::nn {
 
@@ -408,6 +409,9 @@ mx::array conv(
     const std::vector<int>& dilation,
     int groups) {
   size_t dims = stride.size();
+  if (detail::winograd_applies(x, weight, stride, padding, dilation, groups)) {
+    return detail::winograd_conv2d(x, weight, padding);
+  }
   if (!unfold_path_applies(x, weight, stride, padding, dilation, groups)) {
     return mlx_conv(x, weight, stride, padding, dilation, groups);
   }
