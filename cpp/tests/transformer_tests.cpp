@@ -258,7 +258,9 @@ TEST_CASE("cached decoding matches full recomputation") {
   mx::random::seed(7);
   TransformerOptions options;
   options.mlp_dims = 32;
-  TransformerEncoder encoder(2, 16, 4, options);
+  // Registering a child needs the module to be owned by a shared_ptr.
+  auto owner = std::make_shared<TransformerEncoder>(2, 16, 4, options);
+  TransformerEncoder& encoder = *owner;
   encoder.set_rope(std::make_shared<RoPE>(4));
   encoder.eval();
   mx::array x = mx::random::normal({2, 6, 16});
