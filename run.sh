@@ -5,6 +5,7 @@
 #   test    set up, build, then run every test, C++ (ctest) and R (testthat)
 #   main    set up, build, then train the Fashion-MNIST model
 #   austen  set up, build, then train the Jane Austen character-level LSTM
+#   austen-transformer  the same with a small decoder-only transformer
 #   bench   run the benchmarks against MLX Python and PyTorch
 #   tarball build a self-contained source tarball of the R package in build/
 #   fixtures  regenerate the reference values from MLX Python and PyTorch
@@ -78,6 +79,8 @@ case "${1:-}" in
   test-r) install_r; test_r ;;
   main) setup; install_r; shift; Rscript examples/fashion_mnist.R "$@" ;;
   austen) setup; install_r; shift; Rscript examples/austen_lstm.R "$@" ;;
+  austen-transformer)
+    setup; install_r; shift; Rscript examples/austen_transformer.R "$@" ;;
   bench) shift; bash bench/run.sh "$@" ;;
   tarball) build_tarball ;;
   fixtures)

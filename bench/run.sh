@@ -8,7 +8,8 @@
 #   BENCH_EPOCHS     training epochs per MLP run; each run reports the median
 #                    (default 3)
 #   BENCH_ONLY       comma-separated parts to run: matmul, mlp, small, conv
-#                    (convolution and max pooling), cnn, rnn (LSTM and GRU)
+#                    (convolution and max pooling), cnn, rnn (LSTM and GRU),
+#                    transformer (2-layer encoder and cached generation)
 #                    (default: all)
 #   BENCH_CNN_STEPS  training steps per CNN run, scaled to a 468-step epoch
 #                    (default 100); MLX Python as installed runs a fifth of
@@ -24,14 +25,14 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root/bench"
 python="${PYTHON:-$root/.venv/bin/python}"
 epochs="${BENCH_EPOCHS:-3}"
-only="${BENCH_ONLY:-matmul,mlp,small,conv,cnn,rnn}"
+only="${BENCH_ONLY:-matmul,mlp,small,conv,cnn,rnn,transformer}"
 cnn_steps="${BENCH_CNN_STEPS:-100}"
 openblas="${OPENBLAS_LIB:-/usr/lib/x86_64-linux-gnu/libopenblas.so.0}"
 for part in ${only//,/ }; do
   case "$part" in
-    matmul | mlp | small | conv | cnn | rnn) ;;
+    matmul | mlp | small | conv | cnn | rnn | transformer) ;;
     *)
-      echo "bench: invalid part '$part' in BENCH_ONLY; expected matmul, mlp, small, conv, cnn or rnn" >&2
+      echo "bench: invalid part '$part' in BENCH_ONLY; expected matmul, mlp, small, conv, cnn, rnn or transformer" >&2
       exit 2
       ;;
   esac
@@ -298,6 +299,34 @@ if part_selected rnn; then
       r=$(ratio "$t_rmlx" "$t_torch")
       echo "| $layer forward + backward ($cores core$([[ $cores == 2 ]] && echo s)) | $(or_na "$t_rmlx") | $(or_na "$t_mlx") | $(or_na "$t_blas") | $(or_na "$t_torch") | $r | <= 1.0 | $(verdict "$r" '<=' 1.0) |"
     done
+  done
+fi
+if part_selected transformer; then
+  start_part transformer "transformer encoder forward plus backward, 1 and 2 cores"
+  for cores in 1 2; do
+    cpus=$(cpu_list "$cores")
+    record "tf_rmlx_$cores" pinned "$cpus" "$cores" Rscript transformer_rmlx.R
+    record "tf_torch_$cores" pinned "$cpus" "$cores" "$python" transformer_torch.py
+    record "tf_mlx_$cores" pinned "$cpus" "$cores" "$python" transformer_mlx.py 10 mlx_python
+  done
+  echo
+  echo "| 2-layer encoder, d 256, 4 heads, mlp 1024, seq 128, batch 16 | Rmlx ms | MLX Python ms | PyTorch ms | Rmlx/PyTorch | MLX Python/PyTorch | target | result |"
+  echo "| --- | ---: | ---: | ---: | --- | --- | --- | --- |"
+  for cores in 1 2; do
+    t_rmlx=$(value "tf_rmlx_$cores" rmlx encoder_ms)
+    t_mlx=$(value "tf_mlx_$cores" mlx_python encoder_ms)
+    t_torch=$(value "tf_torch_$cores" pytorch encoder_ms)
+    r=$(ratio "$t_rmlx" "$t_torch")
+    r_mlx=$(ratio "$t_mlx" "$t_torch")
+    echo "| forward + backward $(cores_label "$cores") | $(or_na "$t_rmlx") | $(or_na "$t_mlx") | $(or_na "$t_torch") | $r | $r_mlx | <= 1.0 | $(verdict "$r" '<=' 1.0) |"
+  done
+  echo
+  echo "| generation, 128 positions, batch 1 | cached positions/s | recomputed positions/s | speedup |"
+  echo "| --- | ---: | ---: | ---: |"
+  for cores in 1 2; do
+    cached=$(value "tf_rmlx_$cores" rmlx cached_tok_s)
+    recomputed=$(value "tf_rmlx_$cores" rmlx recompute_tok_s)
+    echo "| Rmlx $(cores_label "$cores") | $(or_na "$cached") | $(or_na "$recomputed") | $(ratio "$cached" "$recomputed") |"
   done
 fi
 echo "load average after: $(cut -d ' ' -f 1-3 /proc/loadavg)"

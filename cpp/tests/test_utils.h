@@ -34,6 +34,20 @@ class Fixture {
     return it->second;
   }
 
+  /** True when an array is stored under key. */
+  bool has(const std::string& key) const {
+    return arrays_.count(key) > 0;
+  }
+
+  /** The number of arrays whose key starts with prefix. */
+  size_t count(const std::string& prefix) const {
+    size_t n = 0;
+    for (const auto& [key, value] : arrays_) {
+      n += key.rfind(prefix, 0) == 0;
+    }
+    return n;
+  }
+
   const std::unordered_map<std::string, std::string>& metadata() const {
     return metadata_;
   }

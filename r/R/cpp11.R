@@ -108,6 +108,62 @@ mlx_flatten_axes_ <- function(x, start, end) {
   .Call(`_Rmlx_mlx_flatten_axes_`, x, start, end)
 }
 
+nn_multi_head_attention_ <- function(dims, num_heads, query_input_dims, key_input_dims, value_input_dims, value_dims, value_output_dims, bias, rope) {
+  .Call(`_Rmlx_nn_multi_head_attention_`, dims, num_heads, query_input_dims, key_input_dims, value_input_dims, value_dims, value_output_dims, bias, rope)
+}
+
+nn_create_additive_causal_mask_ <- function(n, dtype) {
+  .Call(`_Rmlx_nn_create_additive_causal_mask_`, n, dtype)
+}
+
+nn_rope_ <- function(dims, traditional, base, scale) {
+  .Call(`_Rmlx_nn_rope_`, dims, traditional, base, scale)
+}
+
+nn_sinusoidal_positional_encoding_ <- function(dims, min_freq, max_freq, scale, cos_first, full_turns) {
+  .Call(`_Rmlx_nn_sinusoidal_positional_encoding_`, dims, min_freq, max_freq, scale, cos_first, full_turns)
+}
+
+nn_alibi_ <- function() {
+  .Call(`_Rmlx_nn_alibi_`)
+}
+
+nn_alibi_matrix_ <- function(q_sequence_length, k_sequence_length, num_heads, offset, dtype) {
+  .Call(`_Rmlx_nn_alibi_matrix_`, q_sequence_length, k_sequence_length, num_heads, offset, dtype)
+}
+
+nn_transformer_encoder_layer_ <- function(dims, num_heads, mlp_dims, dropout, activation, activation_module, norm_first, rope) {
+  .Call(`_Rmlx_nn_transformer_encoder_layer_`, dims, num_heads, mlp_dims, dropout, activation, activation_module, norm_first, rope)
+}
+
+nn_transformer_encoder_ <- function(num_layers, dims, num_heads, mlp_dims, dropout, activation, activation_module, norm_first, checkpoint, rope) {
+  .Call(`_Rmlx_nn_transformer_encoder_`, num_layers, dims, num_heads, mlp_dims, dropout, activation, activation_module, norm_first, checkpoint, rope)
+}
+
+nn_transformer_decoder_layer_ <- function(dims, num_heads, mlp_dims, dropout, activation, activation_module, norm_first) {
+  .Call(`_Rmlx_nn_transformer_decoder_layer_`, dims, num_heads, mlp_dims, dropout, activation, activation_module, norm_first)
+}
+
+nn_transformer_decoder_ <- function(num_layers, dims, num_heads, mlp_dims, dropout, activation, activation_module, norm_first, checkpoint) {
+  .Call(`_Rmlx_nn_transformer_decoder_`, num_layers, dims, num_heads, mlp_dims, dropout, activation, activation_module, norm_first, checkpoint)
+}
+
+nn_transformer_ <- function(dims, num_heads, num_encoder_layers, num_decoder_layers, mlp_dims, dropout, activation, activation_module, custom_encoder, custom_decoder, norm_first, checkpoint) {
+  .Call(`_Rmlx_nn_transformer_`, dims, num_heads, num_encoder_layers, num_decoder_layers, mlp_dims, dropout, activation, activation_module, custom_encoder, custom_decoder, norm_first, checkpoint)
+}
+
+nn_kv_cache_ <- function() {
+  .Call(`_Rmlx_nn_kv_cache_`)
+}
+
+nn_kv_cache_offset_ <- function(cache) {
+  .Call(`_Rmlx_nn_kv_cache_offset_`, cache)
+}
+
+nn_forward_cached_ <- function(module, x, mask, memory, memory_mask, cache) {
+  .Call(`_Rmlx_nn_forward_cached_`, module, x, mask, memory, memory_mask, cache)
+}
+
 mlx_blas_library_ <- function() {
   .Call(`_Rmlx_mlx_blas_library_`)
 }

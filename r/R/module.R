@@ -6,9 +6,12 @@
 # for as long as a parent uses them.
 
 snake_case <- function(x) {
-  # Keep the activation acronyms whole, so that the class of mlx_relu() is
-  # "mlx_relu" (not "mlx_re_lu").
+  # Keep the acronyms whole, so that the class of mlx_relu() is "mlx_relu"
+  # (not "mlx_re_lu"), of mlx_rope() "mlx_rope" and of mlx_alibi()
+  # "mlx_alibi".
   x <- gsub("ReLU", "Relu", x, fixed = TRUE)
+  x <- gsub("RoPE", "Rope", x, fixed = TRUE)
+  x <- gsub("ALiBi", "Alibi", x, fixed = TRUE)
   x <- gsub("SiLU", "Silu", x, fixed = TRUE)
   x <- gsub("([a-z0-9])([A-Z])", "\\1_\\2", x)
   x <- gsub("([A-Z]+)([A-Z][a-z])", "\\1_\\2", x)

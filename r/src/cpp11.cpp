@@ -195,6 +195,104 @@ extern "C" SEXP _Rmlx_mlx_flatten_axes_(SEXP x, SEXP start, SEXP end) {
     return cpp11::as_sexp(mlx_flatten_axes_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(x), cpp11::as_cpp<cpp11::decay_t<int>>(start), cpp11::as_cpp<cpp11::decay_t<int>>(end)));
   END_CPP11
 }
+// attention.cpp
+SEXP nn_multi_head_attention_(int dims, int num_heads, int query_input_dims, int key_input_dims, int value_input_dims, int value_dims, int value_output_dims, bool bias, SEXP rope);
+extern "C" SEXP _Rmlx_nn_multi_head_attention_(SEXP dims, SEXP num_heads, SEXP query_input_dims, SEXP key_input_dims, SEXP value_input_dims, SEXP value_dims, SEXP value_output_dims, SEXP bias, SEXP rope) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_multi_head_attention_(cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<int>>(num_heads), cpp11::as_cpp<cpp11::decay_t<int>>(query_input_dims), cpp11::as_cpp<cpp11::decay_t<int>>(key_input_dims), cpp11::as_cpp<cpp11::decay_t<int>>(value_input_dims), cpp11::as_cpp<cpp11::decay_t<int>>(value_dims), cpp11::as_cpp<cpp11::decay_t<int>>(value_output_dims), cpp11::as_cpp<cpp11::decay_t<bool>>(bias), cpp11::as_cpp<cpp11::decay_t<SEXP>>(rope)));
+  END_CPP11
+}
+// attention.cpp
+SEXP nn_create_additive_causal_mask_(int n, std::string dtype);
+extern "C" SEXP _Rmlx_nn_create_additive_causal_mask_(SEXP n, SEXP dtype) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_create_additive_causal_mask_(cpp11::as_cpp<cpp11::decay_t<int>>(n), cpp11::as_cpp<cpp11::decay_t<std::string>>(dtype)));
+  END_CPP11
+}
+// attention.cpp
+SEXP nn_rope_(int dims, bool traditional, double base, double scale);
+extern "C" SEXP _Rmlx_nn_rope_(SEXP dims, SEXP traditional, SEXP base, SEXP scale) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_rope_(cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<bool>>(traditional), cpp11::as_cpp<cpp11::decay_t<double>>(base), cpp11::as_cpp<cpp11::decay_t<double>>(scale)));
+  END_CPP11
+}
+// attention.cpp
+SEXP nn_sinusoidal_positional_encoding_(int dims, double min_freq, double max_freq, double scale, bool cos_first, bool full_turns);
+extern "C" SEXP _Rmlx_nn_sinusoidal_positional_encoding_(SEXP dims, SEXP min_freq, SEXP max_freq, SEXP scale, SEXP cos_first, SEXP full_turns) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_sinusoidal_positional_encoding_(cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<double>>(min_freq), cpp11::as_cpp<cpp11::decay_t<double>>(max_freq), cpp11::as_cpp<cpp11::decay_t<double>>(scale), cpp11::as_cpp<cpp11::decay_t<bool>>(cos_first), cpp11::as_cpp<cpp11::decay_t<bool>>(full_turns)));
+  END_CPP11
+}
+// attention.cpp
+SEXP nn_alibi_();
+extern "C" SEXP _Rmlx_nn_alibi_() {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_alibi_());
+  END_CPP11
+}
+// attention.cpp
+SEXP nn_alibi_matrix_(int q_sequence_length, int k_sequence_length, int num_heads, int offset, std::string dtype);
+extern "C" SEXP _Rmlx_nn_alibi_matrix_(SEXP q_sequence_length, SEXP k_sequence_length, SEXP num_heads, SEXP offset, SEXP dtype) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_alibi_matrix_(cpp11::as_cpp<cpp11::decay_t<int>>(q_sequence_length), cpp11::as_cpp<cpp11::decay_t<int>>(k_sequence_length), cpp11::as_cpp<cpp11::decay_t<int>>(num_heads), cpp11::as_cpp<cpp11::decay_t<int>>(offset), cpp11::as_cpp<cpp11::decay_t<std::string>>(dtype)));
+  END_CPP11
+}
+// attention.cpp
+SEXP nn_transformer_encoder_layer_(int dims, int num_heads, int mlp_dims, double dropout, std::string activation, SEXP activation_module, bool norm_first, SEXP rope);
+extern "C" SEXP _Rmlx_nn_transformer_encoder_layer_(SEXP dims, SEXP num_heads, SEXP mlp_dims, SEXP dropout, SEXP activation, SEXP activation_module, SEXP norm_first, SEXP rope) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_transformer_encoder_layer_(cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<int>>(num_heads), cpp11::as_cpp<cpp11::decay_t<int>>(mlp_dims), cpp11::as_cpp<cpp11::decay_t<double>>(dropout), cpp11::as_cpp<cpp11::decay_t<std::string>>(activation), cpp11::as_cpp<cpp11::decay_t<SEXP>>(activation_module), cpp11::as_cpp<cpp11::decay_t<bool>>(norm_first), cpp11::as_cpp<cpp11::decay_t<SEXP>>(rope)));
+  END_CPP11
+}
+// attention.cpp
+SEXP nn_transformer_encoder_(int num_layers, int dims, int num_heads, int mlp_dims, double dropout, std::string activation, SEXP activation_module, bool norm_first, bool checkpoint, SEXP rope);
+extern "C" SEXP _Rmlx_nn_transformer_encoder_(SEXP num_layers, SEXP dims, SEXP num_heads, SEXP mlp_dims, SEXP dropout, SEXP activation, SEXP activation_module, SEXP norm_first, SEXP checkpoint, SEXP rope) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_transformer_encoder_(cpp11::as_cpp<cpp11::decay_t<int>>(num_layers), cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<int>>(num_heads), cpp11::as_cpp<cpp11::decay_t<int>>(mlp_dims), cpp11::as_cpp<cpp11::decay_t<double>>(dropout), cpp11::as_cpp<cpp11::decay_t<std::string>>(activation), cpp11::as_cpp<cpp11::decay_t<SEXP>>(activation_module), cpp11::as_cpp<cpp11::decay_t<bool>>(norm_first), cpp11::as_cpp<cpp11::decay_t<bool>>(checkpoint), cpp11::as_cpp<cpp11::decay_t<SEXP>>(rope)));
+  END_CPP11
+}
+// attention.cpp
+SEXP nn_transformer_decoder_layer_(int dims, int num_heads, int mlp_dims, double dropout, std::string activation, SEXP activation_module, bool norm_first);
+extern "C" SEXP _Rmlx_nn_transformer_decoder_layer_(SEXP dims, SEXP num_heads, SEXP mlp_dims, SEXP dropout, SEXP activation, SEXP activation_module, SEXP norm_first) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_transformer_decoder_layer_(cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<int>>(num_heads), cpp11::as_cpp<cpp11::decay_t<int>>(mlp_dims), cpp11::as_cpp<cpp11::decay_t<double>>(dropout), cpp11::as_cpp<cpp11::decay_t<std::string>>(activation), cpp11::as_cpp<cpp11::decay_t<SEXP>>(activation_module), cpp11::as_cpp<cpp11::decay_t<bool>>(norm_first)));
+  END_CPP11
+}
+// attention.cpp
+SEXP nn_transformer_decoder_(int num_layers, int dims, int num_heads, int mlp_dims, double dropout, std::string activation, SEXP activation_module, bool norm_first, bool checkpoint);
+extern "C" SEXP _Rmlx_nn_transformer_decoder_(SEXP num_layers, SEXP dims, SEXP num_heads, SEXP mlp_dims, SEXP dropout, SEXP activation, SEXP activation_module, SEXP norm_first, SEXP checkpoint) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_transformer_decoder_(cpp11::as_cpp<cpp11::decay_t<int>>(num_layers), cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<int>>(num_heads), cpp11::as_cpp<cpp11::decay_t<int>>(mlp_dims), cpp11::as_cpp<cpp11::decay_t<double>>(dropout), cpp11::as_cpp<cpp11::decay_t<std::string>>(activation), cpp11::as_cpp<cpp11::decay_t<SEXP>>(activation_module), cpp11::as_cpp<cpp11::decay_t<bool>>(norm_first), cpp11::as_cpp<cpp11::decay_t<bool>>(checkpoint)));
+  END_CPP11
+}
+// attention.cpp
+SEXP nn_transformer_(int dims, int num_heads, int num_encoder_layers, int num_decoder_layers, int mlp_dims, double dropout, std::string activation, SEXP activation_module, SEXP custom_encoder, SEXP custom_decoder, bool norm_first, bool checkpoint);
+extern "C" SEXP _Rmlx_nn_transformer_(SEXP dims, SEXP num_heads, SEXP num_encoder_layers, SEXP num_decoder_layers, SEXP mlp_dims, SEXP dropout, SEXP activation, SEXP activation_module, SEXP custom_encoder, SEXP custom_decoder, SEXP norm_first, SEXP checkpoint) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_transformer_(cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<int>>(num_heads), cpp11::as_cpp<cpp11::decay_t<int>>(num_encoder_layers), cpp11::as_cpp<cpp11::decay_t<int>>(num_decoder_layers), cpp11::as_cpp<cpp11::decay_t<int>>(mlp_dims), cpp11::as_cpp<cpp11::decay_t<double>>(dropout), cpp11::as_cpp<cpp11::decay_t<std::string>>(activation), cpp11::as_cpp<cpp11::decay_t<SEXP>>(activation_module), cpp11::as_cpp<cpp11::decay_t<SEXP>>(custom_encoder), cpp11::as_cpp<cpp11::decay_t<SEXP>>(custom_decoder), cpp11::as_cpp<cpp11::decay_t<bool>>(norm_first), cpp11::as_cpp<cpp11::decay_t<bool>>(checkpoint)));
+  END_CPP11
+}
+// attention.cpp
+SEXP nn_kv_cache_();
+extern "C" SEXP _Rmlx_nn_kv_cache_() {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_kv_cache_());
+  END_CPP11
+}
+// attention.cpp
+int nn_kv_cache_offset_(SEXP cache);
+extern "C" SEXP _Rmlx_nn_kv_cache_offset_(SEXP cache) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_kv_cache_offset_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(cache)));
+  END_CPP11
+}
+// attention.cpp
+SEXP nn_forward_cached_(SEXP module, SEXP x, SEXP mask, SEXP memory, SEXP memory_mask, SEXP cache);
+extern "C" SEXP _Rmlx_nn_forward_cached_(SEXP module, SEXP x, SEXP mask, SEXP memory, SEXP memory_mask, SEXP cache) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_forward_cached_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(module), cpp11::as_cpp<cpp11::decay_t<SEXP>>(x), cpp11::as_cpp<cpp11::decay_t<SEXP>>(mask), cpp11::as_cpp<cpp11::decay_t<SEXP>>(memory), cpp11::as_cpp<cpp11::decay_t<SEXP>>(memory_mask), cpp11::as_cpp<cpp11::decay_t<SEXP>>(cache)));
+  END_CPP11
+}
 // blas.cpp
 std::string mlx_blas_library_();
 extern "C" SEXP _Rmlx_mlx_blas_library_() {
@@ -719,105 +817,119 @@ extern "C" SEXP _Rmlx_nn_stacked_recurrent_(SEXP kind, SEXP input_size, SEXP hid
 
 extern "C" {
 static const R_CallMethodDef CallEntries[] = {
-    {"_Rmlx_as_mlx_",                      (DL_FUNC) &_Rmlx_as_mlx_,                       4},
-    {"_Rmlx_as_r_",                        (DL_FUNC) &_Rmlx_as_r_,                         1},
-    {"_Rmlx_function_module_new_",         (DL_FUNC) &_Rmlx_function_module_new_,          4},
-    {"_Rmlx_load_safetensors_",            (DL_FUNC) &_Rmlx_load_safetensors_,             1},
-    {"_Rmlx_mlx_active_memory_",           (DL_FUNC) &_Rmlx_mlx_active_memory_,            0},
-    {"_Rmlx_mlx_arange_",                  (DL_FUNC) &_Rmlx_mlx_arange_,                   5},
-    {"_Rmlx_mlx_argreduce_",               (DL_FUNC) &_Rmlx_mlx_argreduce_,                4},
-    {"_Rmlx_mlx_astype_",                  (DL_FUNC) &_Rmlx_mlx_astype_,                   2},
-    {"_Rmlx_mlx_batches_",                 (DL_FUNC) &_Rmlx_mlx_batches_,                  4},
-    {"_Rmlx_mlx_binary_",                  (DL_FUNC) &_Rmlx_mlx_binary_,                   3},
-    {"_Rmlx_mlx_blas_library_",            (DL_FUNC) &_Rmlx_mlx_blas_library_,             0},
-    {"_Rmlx_mlx_concatenate_",             (DL_FUNC) &_Rmlx_mlx_concatenate_,              2},
-    {"_Rmlx_mlx_cumulative_",              (DL_FUNC) &_Rmlx_mlx_cumulative_,               2},
-    {"_Rmlx_mlx_custom_kernels_enabled_",  (DL_FUNC) &_Rmlx_mlx_custom_kernels_enabled_,   0},
-    {"_Rmlx_mlx_dtype_",                   (DL_FUNC) &_Rmlx_mlx_dtype_,                    1},
-    {"_Rmlx_mlx_enable_malloc_reuse_",     (DL_FUNC) &_Rmlx_mlx_enable_malloc_reuse_,      1},
-    {"_Rmlx_mlx_eval_",                    (DL_FUNC) &_Rmlx_mlx_eval_,                     1},
-    {"_Rmlx_mlx_flatten_",                 (DL_FUNC) &_Rmlx_mlx_flatten_,                  1},
-    {"_Rmlx_mlx_flatten_axes_",            (DL_FUNC) &_Rmlx_mlx_flatten_axes_,             3},
-    {"_Rmlx_mlx_full_",                    (DL_FUNC) &_Rmlx_mlx_full_,                     4},
-    {"_Rmlx_mlx_gpu_available_",           (DL_FUNC) &_Rmlx_mlx_gpu_available_,            0},
-    {"_Rmlx_mlx_matmul_",                  (DL_FUNC) &_Rmlx_mlx_matmul_,                   2},
-    {"_Rmlx_mlx_reduce_",                  (DL_FUNC) &_Rmlx_mlx_reduce_,                   4},
-    {"_Rmlx_mlx_reshape_",                 (DL_FUNC) &_Rmlx_mlx_reshape_,                  2},
-    {"_Rmlx_mlx_reshape_rowmajor_",        (DL_FUNC) &_Rmlx_mlx_reshape_rowmajor_,         2},
-    {"_Rmlx_mlx_round_",                   (DL_FUNC) &_Rmlx_mlx_round_,                    2},
-    {"_Rmlx_mlx_set_custom_kernels_",      (DL_FUNC) &_Rmlx_mlx_set_custom_kernels_,       1},
-    {"_Rmlx_mlx_shape_",                   (DL_FUNC) &_Rmlx_mlx_shape_,                    1},
-    {"_Rmlx_mlx_size_",                    (DL_FUNC) &_Rmlx_mlx_size_,                     1},
-    {"_Rmlx_mlx_stack_",                   (DL_FUNC) &_Rmlx_mlx_stack_,                    2},
-    {"_Rmlx_mlx_take_",                    (DL_FUNC) &_Rmlx_mlx_take_,                     2},
-    {"_Rmlx_mlx_transpose_",               (DL_FUNC) &_Rmlx_mlx_transpose_,                2},
-    {"_Rmlx_mlx_unary_",                   (DL_FUNC) &_Rmlx_mlx_unary_,                    2},
-    {"_Rmlx_mlx_version_",                 (DL_FUNC) &_Rmlx_mlx_version_,                  0},
-    {"_Rmlx_module_forward_",              (DL_FUNC) &_Rmlx_module_forward_,               2},
-    {"_Rmlx_module_freeze_",               (DL_FUNC) &_Rmlx_module_freeze_,                5},
-    {"_Rmlx_module_get_array_",            (DL_FUNC) &_Rmlx_module_get_array_,             2},
-    {"_Rmlx_module_get_arrays_",           (DL_FUNC) &_Rmlx_module_get_arrays_,            2},
-    {"_Rmlx_module_get_modules_",          (DL_FUNC) &_Rmlx_module_get_modules_,           2},
-    {"_Rmlx_module_input_names_",          (DL_FUNC) &_Rmlx_module_input_names_,           1},
-    {"_Rmlx_module_keys_",                 (DL_FUNC) &_Rmlx_module_keys_,                  1},
-    {"_Rmlx_module_load_weights_",         (DL_FUNC) &_Rmlx_module_load_weights_,          3},
-    {"_Rmlx_module_load_weights_file_",    (DL_FUNC) &_Rmlx_module_load_weights_file_,     3},
-    {"_Rmlx_module_named_modules_",        (DL_FUNC) &_Rmlx_module_named_modules_,         1},
-    {"_Rmlx_module_num_parameters_",       (DL_FUNC) &_Rmlx_module_num_parameters_,        1},
-    {"_Rmlx_module_parameters_",           (DL_FUNC) &_Rmlx_module_parameters_,            2},
-    {"_Rmlx_module_remove_",               (DL_FUNC) &_Rmlx_module_remove_,                2},
-    {"_Rmlx_module_repr_",                 (DL_FUNC) &_Rmlx_module_repr_,                  1},
-    {"_Rmlx_module_same_",                 (DL_FUNC) &_Rmlx_module_same_,                  2},
-    {"_Rmlx_module_save_weights_",         (DL_FUNC) &_Rmlx_module_save_weights_,          2},
-    {"_Rmlx_module_set_array_",            (DL_FUNC) &_Rmlx_module_set_array_,             3},
-    {"_Rmlx_module_set_arrays_",           (DL_FUNC) &_Rmlx_module_set_arrays_,            3},
-    {"_Rmlx_module_set_dtype_",            (DL_FUNC) &_Rmlx_module_set_dtype_,             2},
-    {"_Rmlx_module_set_frozen_",           (DL_FUNC) &_Rmlx_module_set_frozen_,            3},
-    {"_Rmlx_module_set_module_",           (DL_FUNC) &_Rmlx_module_set_module_,            3},
-    {"_Rmlx_module_set_modules_",          (DL_FUNC) &_Rmlx_module_set_modules_,           3},
-    {"_Rmlx_module_train_",                (DL_FUNC) &_Rmlx_module_train_,                 2},
-    {"_Rmlx_module_training_",             (DL_FUNC) &_Rmlx_module_training_,              1},
-    {"_Rmlx_module_type_",                 (DL_FUNC) &_Rmlx_module_type_,                  1},
-    {"_Rmlx_module_update_",               (DL_FUNC) &_Rmlx_module_update_,                3},
-    {"_Rmlx_nn_activation_",               (DL_FUNC) &_Rmlx_nn_activation_,                4},
-    {"_Rmlx_nn_activation_layer_",         (DL_FUNC) &_Rmlx_nn_activation_layer_,          3},
-    {"_Rmlx_nn_batch_norm_",               (DL_FUNC) &_Rmlx_nn_batch_norm_,                5},
-    {"_Rmlx_nn_binary_cross_entropy_",     (DL_FUNC) &_Rmlx_nn_binary_cross_entropy_,      5},
-    {"_Rmlx_nn_channel_dropout_",          (DL_FUNC) &_Rmlx_nn_channel_dropout_,           2},
-    {"_Rmlx_nn_conv_",                     (DL_FUNC) &_Rmlx_nn_conv_,                     11},
-    {"_Rmlx_nn_cross_entropy_",            (DL_FUNC) &_Rmlx_nn_cross_entropy_,             6},
-    {"_Rmlx_nn_dropout_",                  (DL_FUNC) &_Rmlx_nn_dropout_,                   1},
-    {"_Rmlx_nn_embedding_",                (DL_FUNC) &_Rmlx_nn_embedding_,                 2},
-    {"_Rmlx_nn_embedding_as_linear_",      (DL_FUNC) &_Rmlx_nn_embedding_as_linear_,       2},
-    {"_Rmlx_nn_fn_channel_dropout_",       (DL_FUNC) &_Rmlx_nn_fn_channel_dropout_,        4},
-    {"_Rmlx_nn_fn_conv_",                  (DL_FUNC) &_Rmlx_nn_fn_conv_,                   9},
-    {"_Rmlx_nn_fn_pool_",                  (DL_FUNC) &_Rmlx_nn_fn_pool_,                   6},
-    {"_Rmlx_nn_fn_upsample_",              (DL_FUNC) &_Rmlx_nn_fn_upsample_,               5},
-    {"_Rmlx_nn_gru_",                      (DL_FUNC) &_Rmlx_nn_gru_,                       3},
-    {"_Rmlx_nn_identity_",                 (DL_FUNC) &_Rmlx_nn_identity_,                  0},
-    {"_Rmlx_nn_l1_loss_",                  (DL_FUNC) &_Rmlx_nn_l1_loss_,                   3},
-    {"_Rmlx_nn_layer_norm_",               (DL_FUNC) &_Rmlx_nn_layer_norm_,                4},
-    {"_Rmlx_nn_linear_",                   (DL_FUNC) &_Rmlx_nn_linear_,                    3},
-    {"_Rmlx_nn_lstm_",                     (DL_FUNC) &_Rmlx_nn_lstm_,                      3},
-    {"_Rmlx_nn_mse_loss_",                 (DL_FUNC) &_Rmlx_nn_mse_loss_,                  3},
-    {"_Rmlx_nn_pool_",                     (DL_FUNC) &_Rmlx_nn_pool_,                      5},
-    {"_Rmlx_nn_rnn_",                      (DL_FUNC) &_Rmlx_nn_rnn_,                       5},
-    {"_Rmlx_nn_sequential_",               (DL_FUNC) &_Rmlx_nn_sequential_,                1},
-    {"_Rmlx_nn_stacked_recurrent_",        (DL_FUNC) &_Rmlx_nn_stacked_recurrent_,         9},
-    {"_Rmlx_nn_upsample_",                 (DL_FUNC) &_Rmlx_nn_upsample_,                  4},
-    {"_Rmlx_optimizer_adam_",              (DL_FUNC) &_Rmlx_optimizer_adam_,               4},
-    {"_Rmlx_optimizer_adamw_",             (DL_FUNC) &_Rmlx_optimizer_adamw_,              5},
-    {"_Rmlx_optimizer_set_learning_rate_", (DL_FUNC) &_Rmlx_optimizer_set_learning_rate_,  2},
-    {"_Rmlx_optimizer_set_state_",         (DL_FUNC) &_Rmlx_optimizer_set_state_,          2},
-    {"_Rmlx_optimizer_sgd_",               (DL_FUNC) &_Rmlx_optimizer_sgd_,                5},
-    {"_Rmlx_optimizer_state_",             (DL_FUNC) &_Rmlx_optimizer_state_,              1},
-    {"_Rmlx_optimizer_type_",              (DL_FUNC) &_Rmlx_optimizer_type_,               1},
-    {"_Rmlx_optimizer_update_",            (DL_FUNC) &_Rmlx_optimizer_update_,             3},
-    {"_Rmlx_random_seed_",                 (DL_FUNC) &_Rmlx_random_seed_,                  1},
-    {"_Rmlx_save_safetensors_",            (DL_FUNC) &_Rmlx_save_safetensors_,             2},
-    {"_Rmlx_train_step_call_",             (DL_FUNC) &_Rmlx_train_step_call_,              3},
-    {"_Rmlx_train_step_new_",              (DL_FUNC) &_Rmlx_train_step_new_,               4},
-    {"_Rmlx_value_and_grad_",              (DL_FUNC) &_Rmlx_value_and_grad_,               3},
+    {"_Rmlx_as_mlx_",                            (DL_FUNC) &_Rmlx_as_mlx_,                             4},
+    {"_Rmlx_as_r_",                              (DL_FUNC) &_Rmlx_as_r_,                               1},
+    {"_Rmlx_function_module_new_",               (DL_FUNC) &_Rmlx_function_module_new_,                4},
+    {"_Rmlx_load_safetensors_",                  (DL_FUNC) &_Rmlx_load_safetensors_,                   1},
+    {"_Rmlx_mlx_active_memory_",                 (DL_FUNC) &_Rmlx_mlx_active_memory_,                  0},
+    {"_Rmlx_mlx_arange_",                        (DL_FUNC) &_Rmlx_mlx_arange_,                         5},
+    {"_Rmlx_mlx_argreduce_",                     (DL_FUNC) &_Rmlx_mlx_argreduce_,                      4},
+    {"_Rmlx_mlx_astype_",                        (DL_FUNC) &_Rmlx_mlx_astype_,                         2},
+    {"_Rmlx_mlx_batches_",                       (DL_FUNC) &_Rmlx_mlx_batches_,                        4},
+    {"_Rmlx_mlx_binary_",                        (DL_FUNC) &_Rmlx_mlx_binary_,                         3},
+    {"_Rmlx_mlx_blas_library_",                  (DL_FUNC) &_Rmlx_mlx_blas_library_,                   0},
+    {"_Rmlx_mlx_concatenate_",                   (DL_FUNC) &_Rmlx_mlx_concatenate_,                    2},
+    {"_Rmlx_mlx_cumulative_",                    (DL_FUNC) &_Rmlx_mlx_cumulative_,                     2},
+    {"_Rmlx_mlx_custom_kernels_enabled_",        (DL_FUNC) &_Rmlx_mlx_custom_kernels_enabled_,         0},
+    {"_Rmlx_mlx_dtype_",                         (DL_FUNC) &_Rmlx_mlx_dtype_,                          1},
+    {"_Rmlx_mlx_enable_malloc_reuse_",           (DL_FUNC) &_Rmlx_mlx_enable_malloc_reuse_,            1},
+    {"_Rmlx_mlx_eval_",                          (DL_FUNC) &_Rmlx_mlx_eval_,                           1},
+    {"_Rmlx_mlx_flatten_",                       (DL_FUNC) &_Rmlx_mlx_flatten_,                        1},
+    {"_Rmlx_mlx_flatten_axes_",                  (DL_FUNC) &_Rmlx_mlx_flatten_axes_,                   3},
+    {"_Rmlx_mlx_full_",                          (DL_FUNC) &_Rmlx_mlx_full_,                           4},
+    {"_Rmlx_mlx_gpu_available_",                 (DL_FUNC) &_Rmlx_mlx_gpu_available_,                  0},
+    {"_Rmlx_mlx_matmul_",                        (DL_FUNC) &_Rmlx_mlx_matmul_,                         2},
+    {"_Rmlx_mlx_reduce_",                        (DL_FUNC) &_Rmlx_mlx_reduce_,                         4},
+    {"_Rmlx_mlx_reshape_",                       (DL_FUNC) &_Rmlx_mlx_reshape_,                        2},
+    {"_Rmlx_mlx_reshape_rowmajor_",              (DL_FUNC) &_Rmlx_mlx_reshape_rowmajor_,               2},
+    {"_Rmlx_mlx_round_",                         (DL_FUNC) &_Rmlx_mlx_round_,                          2},
+    {"_Rmlx_mlx_set_custom_kernels_",            (DL_FUNC) &_Rmlx_mlx_set_custom_kernels_,             1},
+    {"_Rmlx_mlx_shape_",                         (DL_FUNC) &_Rmlx_mlx_shape_,                          1},
+    {"_Rmlx_mlx_size_",                          (DL_FUNC) &_Rmlx_mlx_size_,                           1},
+    {"_Rmlx_mlx_stack_",                         (DL_FUNC) &_Rmlx_mlx_stack_,                          2},
+    {"_Rmlx_mlx_take_",                          (DL_FUNC) &_Rmlx_mlx_take_,                           2},
+    {"_Rmlx_mlx_transpose_",                     (DL_FUNC) &_Rmlx_mlx_transpose_,                      2},
+    {"_Rmlx_mlx_unary_",                         (DL_FUNC) &_Rmlx_mlx_unary_,                          2},
+    {"_Rmlx_mlx_version_",                       (DL_FUNC) &_Rmlx_mlx_version_,                        0},
+    {"_Rmlx_module_forward_",                    (DL_FUNC) &_Rmlx_module_forward_,                     2},
+    {"_Rmlx_module_freeze_",                     (DL_FUNC) &_Rmlx_module_freeze_,                      5},
+    {"_Rmlx_module_get_array_",                  (DL_FUNC) &_Rmlx_module_get_array_,                   2},
+    {"_Rmlx_module_get_arrays_",                 (DL_FUNC) &_Rmlx_module_get_arrays_,                  2},
+    {"_Rmlx_module_get_modules_",                (DL_FUNC) &_Rmlx_module_get_modules_,                 2},
+    {"_Rmlx_module_input_names_",                (DL_FUNC) &_Rmlx_module_input_names_,                 1},
+    {"_Rmlx_module_keys_",                       (DL_FUNC) &_Rmlx_module_keys_,                        1},
+    {"_Rmlx_module_load_weights_",               (DL_FUNC) &_Rmlx_module_load_weights_,                3},
+    {"_Rmlx_module_load_weights_file_",          (DL_FUNC) &_Rmlx_module_load_weights_file_,           3},
+    {"_Rmlx_module_named_modules_",              (DL_FUNC) &_Rmlx_module_named_modules_,               1},
+    {"_Rmlx_module_num_parameters_",             (DL_FUNC) &_Rmlx_module_num_parameters_,              1},
+    {"_Rmlx_module_parameters_",                 (DL_FUNC) &_Rmlx_module_parameters_,                  2},
+    {"_Rmlx_module_remove_",                     (DL_FUNC) &_Rmlx_module_remove_,                      2},
+    {"_Rmlx_module_repr_",                       (DL_FUNC) &_Rmlx_module_repr_,                        1},
+    {"_Rmlx_module_same_",                       (DL_FUNC) &_Rmlx_module_same_,                        2},
+    {"_Rmlx_module_save_weights_",               (DL_FUNC) &_Rmlx_module_save_weights_,                2},
+    {"_Rmlx_module_set_array_",                  (DL_FUNC) &_Rmlx_module_set_array_,                   3},
+    {"_Rmlx_module_set_arrays_",                 (DL_FUNC) &_Rmlx_module_set_arrays_,                  3},
+    {"_Rmlx_module_set_dtype_",                  (DL_FUNC) &_Rmlx_module_set_dtype_,                   2},
+    {"_Rmlx_module_set_frozen_",                 (DL_FUNC) &_Rmlx_module_set_frozen_,                  3},
+    {"_Rmlx_module_set_module_",                 (DL_FUNC) &_Rmlx_module_set_module_,                  3},
+    {"_Rmlx_module_set_modules_",                (DL_FUNC) &_Rmlx_module_set_modules_,                 3},
+    {"_Rmlx_module_train_",                      (DL_FUNC) &_Rmlx_module_train_,                       2},
+    {"_Rmlx_module_training_",                   (DL_FUNC) &_Rmlx_module_training_,                    1},
+    {"_Rmlx_module_type_",                       (DL_FUNC) &_Rmlx_module_type_,                        1},
+    {"_Rmlx_module_update_",                     (DL_FUNC) &_Rmlx_module_update_,                      3},
+    {"_Rmlx_nn_activation_",                     (DL_FUNC) &_Rmlx_nn_activation_,                      4},
+    {"_Rmlx_nn_activation_layer_",               (DL_FUNC) &_Rmlx_nn_activation_layer_,                3},
+    {"_Rmlx_nn_alibi_",                          (DL_FUNC) &_Rmlx_nn_alibi_,                           0},
+    {"_Rmlx_nn_alibi_matrix_",                   (DL_FUNC) &_Rmlx_nn_alibi_matrix_,                    5},
+    {"_Rmlx_nn_batch_norm_",                     (DL_FUNC) &_Rmlx_nn_batch_norm_,                      5},
+    {"_Rmlx_nn_binary_cross_entropy_",           (DL_FUNC) &_Rmlx_nn_binary_cross_entropy_,            5},
+    {"_Rmlx_nn_channel_dropout_",                (DL_FUNC) &_Rmlx_nn_channel_dropout_,                 2},
+    {"_Rmlx_nn_conv_",                           (DL_FUNC) &_Rmlx_nn_conv_,                           11},
+    {"_Rmlx_nn_create_additive_causal_mask_",    (DL_FUNC) &_Rmlx_nn_create_additive_causal_mask_,     2},
+    {"_Rmlx_nn_cross_entropy_",                  (DL_FUNC) &_Rmlx_nn_cross_entropy_,                   6},
+    {"_Rmlx_nn_dropout_",                        (DL_FUNC) &_Rmlx_nn_dropout_,                         1},
+    {"_Rmlx_nn_embedding_",                      (DL_FUNC) &_Rmlx_nn_embedding_,                       2},
+    {"_Rmlx_nn_embedding_as_linear_",            (DL_FUNC) &_Rmlx_nn_embedding_as_linear_,             2},
+    {"_Rmlx_nn_fn_channel_dropout_",             (DL_FUNC) &_Rmlx_nn_fn_channel_dropout_,              4},
+    {"_Rmlx_nn_fn_conv_",                        (DL_FUNC) &_Rmlx_nn_fn_conv_,                         9},
+    {"_Rmlx_nn_fn_pool_",                        (DL_FUNC) &_Rmlx_nn_fn_pool_,                         6},
+    {"_Rmlx_nn_fn_upsample_",                    (DL_FUNC) &_Rmlx_nn_fn_upsample_,                     5},
+    {"_Rmlx_nn_forward_cached_",                 (DL_FUNC) &_Rmlx_nn_forward_cached_,                  6},
+    {"_Rmlx_nn_gru_",                            (DL_FUNC) &_Rmlx_nn_gru_,                             3},
+    {"_Rmlx_nn_identity_",                       (DL_FUNC) &_Rmlx_nn_identity_,                        0},
+    {"_Rmlx_nn_kv_cache_",                       (DL_FUNC) &_Rmlx_nn_kv_cache_,                        0},
+    {"_Rmlx_nn_kv_cache_offset_",                (DL_FUNC) &_Rmlx_nn_kv_cache_offset_,                 1},
+    {"_Rmlx_nn_l1_loss_",                        (DL_FUNC) &_Rmlx_nn_l1_loss_,                         3},
+    {"_Rmlx_nn_layer_norm_",                     (DL_FUNC) &_Rmlx_nn_layer_norm_,                      4},
+    {"_Rmlx_nn_linear_",                         (DL_FUNC) &_Rmlx_nn_linear_,                          3},
+    {"_Rmlx_nn_lstm_",                           (DL_FUNC) &_Rmlx_nn_lstm_,                            3},
+    {"_Rmlx_nn_mse_loss_",                       (DL_FUNC) &_Rmlx_nn_mse_loss_,                        3},
+    {"_Rmlx_nn_multi_head_attention_",           (DL_FUNC) &_Rmlx_nn_multi_head_attention_,            9},
+    {"_Rmlx_nn_pool_",                           (DL_FUNC) &_Rmlx_nn_pool_,                            5},
+    {"_Rmlx_nn_rnn_",                            (DL_FUNC) &_Rmlx_nn_rnn_,                             5},
+    {"_Rmlx_nn_rope_",                           (DL_FUNC) &_Rmlx_nn_rope_,                            4},
+    {"_Rmlx_nn_sequential_",                     (DL_FUNC) &_Rmlx_nn_sequential_,                      1},
+    {"_Rmlx_nn_sinusoidal_positional_encoding_", (DL_FUNC) &_Rmlx_nn_sinusoidal_positional_encoding_,  6},
+    {"_Rmlx_nn_stacked_recurrent_",              (DL_FUNC) &_Rmlx_nn_stacked_recurrent_,               9},
+    {"_Rmlx_nn_transformer_",                    (DL_FUNC) &_Rmlx_nn_transformer_,                    12},
+    {"_Rmlx_nn_transformer_decoder_",            (DL_FUNC) &_Rmlx_nn_transformer_decoder_,             9},
+    {"_Rmlx_nn_transformer_decoder_layer_",      (DL_FUNC) &_Rmlx_nn_transformer_decoder_layer_,       7},
+    {"_Rmlx_nn_transformer_encoder_",            (DL_FUNC) &_Rmlx_nn_transformer_encoder_,            10},
+    {"_Rmlx_nn_transformer_encoder_layer_",      (DL_FUNC) &_Rmlx_nn_transformer_encoder_layer_,       8},
+    {"_Rmlx_nn_upsample_",                       (DL_FUNC) &_Rmlx_nn_upsample_,                        4},
+    {"_Rmlx_optimizer_adam_",                    (DL_FUNC) &_Rmlx_optimizer_adam_,                     4},
+    {"_Rmlx_optimizer_adamw_",                   (DL_FUNC) &_Rmlx_optimizer_adamw_,                    5},
+    {"_Rmlx_optimizer_set_learning_rate_",       (DL_FUNC) &_Rmlx_optimizer_set_learning_rate_,        2},
+    {"_Rmlx_optimizer_set_state_",               (DL_FUNC) &_Rmlx_optimizer_set_state_,                2},
+    {"_Rmlx_optimizer_sgd_",                     (DL_FUNC) &_Rmlx_optimizer_sgd_,                      5},
+    {"_Rmlx_optimizer_state_",                   (DL_FUNC) &_Rmlx_optimizer_state_,                    1},
+    {"_Rmlx_optimizer_type_",                    (DL_FUNC) &_Rmlx_optimizer_type_,                     1},
+    {"_Rmlx_optimizer_update_",                  (DL_FUNC) &_Rmlx_optimizer_update_,                   3},
+    {"_Rmlx_random_seed_",                       (DL_FUNC) &_Rmlx_random_seed_,                        1},
+    {"_Rmlx_save_safetensors_",                  (DL_FUNC) &_Rmlx_save_safetensors_,                   2},
+    {"_Rmlx_train_step_call_",                   (DL_FUNC) &_Rmlx_train_step_call_,                    3},
+    {"_Rmlx_train_step_new_",                    (DL_FUNC) &_Rmlx_train_step_new_,                     4},
+    {"_Rmlx_value_and_grad_",                    (DL_FUNC) &_Rmlx_value_and_grad_,                     3},
     {NULL, NULL, 0}
 };
 }
