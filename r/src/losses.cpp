@@ -93,9 +93,8 @@ mx::array loss_with_index_mask(
   return result;
 }
 
-// True when the core loss can take the targets as they are: they are not
-// class indices in range of a gather, or the shapes are wrong and the core
-// raises its own error.
+// True when the targets need no index mask: they are probabilities or not
+// integers, or the axis is invalid, so the core loss handles or rejects them.
 bool skip_index_mask(const mx::array& x, const mx::array& t, int axis) {
   int ndim = static_cast<int>(x.ndim());
   return t.ndim() == x.ndim() || !mx::issubdtype(t.dtype(), mx::integer) ||
