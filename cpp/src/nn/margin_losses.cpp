@@ -124,7 +124,7 @@ mx::array cosine_similarity_loss(
   // x1 . x2 / max(|x1| |x2|, eps), computed on u = x / m with m = max|x|
   // along axis: u1 . u2 / max(|u1| |u2|, eps / (m1 m2)). The quotient is
   // unchanged, but no product overflows, so vectors with elements of 1e20
-  // in float32 get a similarity near 1 where MLX Python returns NaN. The
+  // in float32 get their similarity where MLX Python returns NaN. The
   // scales carry no gradient, which is exact because both forms of the
   // quotient are the same function of x1 and x2.
   auto scale_of = [&](const mx::array& x) {
