@@ -252,6 +252,46 @@ nn_cross_entropy_ <- function(logits, targets, weights, axis, label_smoothing, r
   .Call(`_Rmlx_nn_cross_entropy_`, logits, targets, weights, axis, label_smoothing, reduction)
 }
 
+nn_nll_loss_ <- function(inputs, targets, axis, reduction) {
+  .Call(`_Rmlx_nn_nll_loss_`, inputs, targets, axis, reduction)
+}
+
+nn_kl_div_loss_ <- function(inputs, targets, axis, reduction) {
+  .Call(`_Rmlx_nn_kl_div_loss_`, inputs, targets, axis, reduction)
+}
+
+nn_cosine_similarity_loss_ <- function(x1, x2, axis, eps, reduction) {
+  .Call(`_Rmlx_nn_cosine_similarity_loss_`, x1, x2, axis, eps, reduction)
+}
+
+nn_hinge_loss_ <- function(inputs, targets, reduction) {
+  .Call(`_Rmlx_nn_hinge_loss_`, inputs, targets, reduction)
+}
+
+nn_margin_ranking_loss_ <- function(inputs1, inputs2, targets, margin, reduction) {
+  .Call(`_Rmlx_nn_margin_ranking_loss_`, inputs1, inputs2, targets, margin, reduction)
+}
+
+nn_triplet_loss_ <- function(anchors, positives, negatives, axis, p, margin, eps, reduction) {
+  .Call(`_Rmlx_nn_triplet_loss_`, anchors, positives, negatives, axis, p, margin, eps, reduction)
+}
+
+nn_smooth_l1_loss_ <- function(predictions, targets, beta, reduction) {
+  .Call(`_Rmlx_nn_smooth_l1_loss_`, predictions, targets, beta, reduction)
+}
+
+nn_huber_loss_ <- function(inputs, targets, delta, reduction) {
+  .Call(`_Rmlx_nn_huber_loss_`, inputs, targets, delta, reduction)
+}
+
+nn_log_cosh_loss_ <- function(inputs, targets, reduction) {
+  .Call(`_Rmlx_nn_log_cosh_loss_`, inputs, targets, reduction)
+}
+
+nn_gaussian_nll_loss_ <- function(inputs, targets, vars, full, eps, reduction) {
+  .Call(`_Rmlx_nn_gaussian_nll_loss_`, inputs, targets, vars, full, eps, reduction)
+}
+
 module_type_ <- function(ptr) {
   .Call(`_Rmlx_module_type_`, ptr)
 }

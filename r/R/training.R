@@ -77,9 +77,9 @@ mlx_value_and_grad <- function(module, fn) {
 #' @section Labels:
 #' The step converts its R arguments to MLX arrays before `fn` sees them
 #' (a factor becomes its 1-based codes), so the range checks that
-#' [mlx_cross_entropy()] applies to R data do not run: a label outside
-#' `[1, C]` gives a `NaN` loss for its sample, with a zero gradient, and a
-#' fractional label is truncated. Check labels once, before training, or
+#' [mlx_cross_entropy()] and [mlx_nll_loss()] apply to R data do not run: a
+#' label outside `[1, C]` gives a `NaN` loss for its sample, with a zero
+#' gradient, and a fractional label is truncated. Check labels once, before training, or
 #' pass a factor whose levels are the classes.
 #' @return A function of the batch (MLX or R arrays) returning the loss, an
 #'   evaluated MLX array; the module's parameters and the optimizer's state

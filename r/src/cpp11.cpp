@@ -448,6 +448,76 @@ extern "C" SEXP _Rmlx_nn_cross_entropy_(SEXP logits, SEXP targets, SEXP weights,
     return cpp11::as_sexp(nn_cross_entropy_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(logits), cpp11::as_cpp<cpp11::decay_t<SEXP>>(targets), cpp11::as_cpp<cpp11::decay_t<SEXP>>(weights), cpp11::as_cpp<cpp11::decay_t<int>>(axis), cpp11::as_cpp<cpp11::decay_t<double>>(label_smoothing), cpp11::as_cpp<cpp11::decay_t<std::string>>(reduction)));
   END_CPP11
 }
+// losses.cpp
+SEXP nn_nll_loss_(SEXP inputs, SEXP targets, int axis, std::string reduction);
+extern "C" SEXP _Rmlx_nn_nll_loss_(SEXP inputs, SEXP targets, SEXP axis, SEXP reduction) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_nll_loss_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(inputs), cpp11::as_cpp<cpp11::decay_t<SEXP>>(targets), cpp11::as_cpp<cpp11::decay_t<int>>(axis), cpp11::as_cpp<cpp11::decay_t<std::string>>(reduction)));
+  END_CPP11
+}
+// losses.cpp
+SEXP nn_kl_div_loss_(SEXP inputs, SEXP targets, int axis, std::string reduction);
+extern "C" SEXP _Rmlx_nn_kl_div_loss_(SEXP inputs, SEXP targets, SEXP axis, SEXP reduction) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_kl_div_loss_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(inputs), cpp11::as_cpp<cpp11::decay_t<SEXP>>(targets), cpp11::as_cpp<cpp11::decay_t<int>>(axis), cpp11::as_cpp<cpp11::decay_t<std::string>>(reduction)));
+  END_CPP11
+}
+// losses.cpp
+SEXP nn_cosine_similarity_loss_(SEXP x1, SEXP x2, int axis, double eps, std::string reduction);
+extern "C" SEXP _Rmlx_nn_cosine_similarity_loss_(SEXP x1, SEXP x2, SEXP axis, SEXP eps, SEXP reduction) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_cosine_similarity_loss_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(x1), cpp11::as_cpp<cpp11::decay_t<SEXP>>(x2), cpp11::as_cpp<cpp11::decay_t<int>>(axis), cpp11::as_cpp<cpp11::decay_t<double>>(eps), cpp11::as_cpp<cpp11::decay_t<std::string>>(reduction)));
+  END_CPP11
+}
+// losses.cpp
+SEXP nn_hinge_loss_(SEXP inputs, SEXP targets, std::string reduction);
+extern "C" SEXP _Rmlx_nn_hinge_loss_(SEXP inputs, SEXP targets, SEXP reduction) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_hinge_loss_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(inputs), cpp11::as_cpp<cpp11::decay_t<SEXP>>(targets), cpp11::as_cpp<cpp11::decay_t<std::string>>(reduction)));
+  END_CPP11
+}
+// losses.cpp
+SEXP nn_margin_ranking_loss_(SEXP inputs1, SEXP inputs2, SEXP targets, double margin, std::string reduction);
+extern "C" SEXP _Rmlx_nn_margin_ranking_loss_(SEXP inputs1, SEXP inputs2, SEXP targets, SEXP margin, SEXP reduction) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_margin_ranking_loss_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(inputs1), cpp11::as_cpp<cpp11::decay_t<SEXP>>(inputs2), cpp11::as_cpp<cpp11::decay_t<SEXP>>(targets), cpp11::as_cpp<cpp11::decay_t<double>>(margin), cpp11::as_cpp<cpp11::decay_t<std::string>>(reduction)));
+  END_CPP11
+}
+// losses.cpp
+SEXP nn_triplet_loss_(SEXP anchors, SEXP positives, SEXP negatives, int axis, double p, double margin, double eps, std::string reduction);
+extern "C" SEXP _Rmlx_nn_triplet_loss_(SEXP anchors, SEXP positives, SEXP negatives, SEXP axis, SEXP p, SEXP margin, SEXP eps, SEXP reduction) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_triplet_loss_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(anchors), cpp11::as_cpp<cpp11::decay_t<SEXP>>(positives), cpp11::as_cpp<cpp11::decay_t<SEXP>>(negatives), cpp11::as_cpp<cpp11::decay_t<int>>(axis), cpp11::as_cpp<cpp11::decay_t<double>>(p), cpp11::as_cpp<cpp11::decay_t<double>>(margin), cpp11::as_cpp<cpp11::decay_t<double>>(eps), cpp11::as_cpp<cpp11::decay_t<std::string>>(reduction)));
+  END_CPP11
+}
+// losses.cpp
+SEXP nn_smooth_l1_loss_(SEXP predictions, SEXP targets, double beta, std::string reduction);
+extern "C" SEXP _Rmlx_nn_smooth_l1_loss_(SEXP predictions, SEXP targets, SEXP beta, SEXP reduction) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_smooth_l1_loss_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(predictions), cpp11::as_cpp<cpp11::decay_t<SEXP>>(targets), cpp11::as_cpp<cpp11::decay_t<double>>(beta), cpp11::as_cpp<cpp11::decay_t<std::string>>(reduction)));
+  END_CPP11
+}
+// losses.cpp
+SEXP nn_huber_loss_(SEXP inputs, SEXP targets, double delta, std::string reduction);
+extern "C" SEXP _Rmlx_nn_huber_loss_(SEXP inputs, SEXP targets, SEXP delta, SEXP reduction) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_huber_loss_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(inputs), cpp11::as_cpp<cpp11::decay_t<SEXP>>(targets), cpp11::as_cpp<cpp11::decay_t<double>>(delta), cpp11::as_cpp<cpp11::decay_t<std::string>>(reduction)));
+  END_CPP11
+}
+// losses.cpp
+SEXP nn_log_cosh_loss_(SEXP inputs, SEXP targets, std::string reduction);
+extern "C" SEXP _Rmlx_nn_log_cosh_loss_(SEXP inputs, SEXP targets, SEXP reduction) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_log_cosh_loss_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(inputs), cpp11::as_cpp<cpp11::decay_t<SEXP>>(targets), cpp11::as_cpp<cpp11::decay_t<std::string>>(reduction)));
+  END_CPP11
+}
+// losses.cpp
+SEXP nn_gaussian_nll_loss_(SEXP inputs, SEXP targets, SEXP vars, bool full, double eps, std::string reduction);
+extern "C" SEXP _Rmlx_nn_gaussian_nll_loss_(SEXP inputs, SEXP targets, SEXP vars, SEXP full, SEXP eps, SEXP reduction) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_gaussian_nll_loss_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(inputs), cpp11::as_cpp<cpp11::decay_t<SEXP>>(targets), cpp11::as_cpp<cpp11::decay_t<SEXP>>(vars), cpp11::as_cpp<cpp11::decay_t<bool>>(full), cpp11::as_cpp<cpp11::decay_t<double>>(eps), cpp11::as_cpp<cpp11::decay_t<std::string>>(reduction)));
+  END_CPP11
+}
 // module.cpp
 std::string module_type_(SEXP ptr);
 extern "C" SEXP _Rmlx_module_type_(SEXP ptr) {
@@ -885,6 +955,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_nn_binary_cross_entropy_",           (DL_FUNC) &_Rmlx_nn_binary_cross_entropy_,            5},
     {"_Rmlx_nn_channel_dropout_",                (DL_FUNC) &_Rmlx_nn_channel_dropout_,                 2},
     {"_Rmlx_nn_conv_",                           (DL_FUNC) &_Rmlx_nn_conv_,                           11},
+    {"_Rmlx_nn_cosine_similarity_loss_",         (DL_FUNC) &_Rmlx_nn_cosine_similarity_loss_,          5},
     {"_Rmlx_nn_create_additive_causal_mask_",    (DL_FUNC) &_Rmlx_nn_create_additive_causal_mask_,     2},
     {"_Rmlx_nn_cross_entropy_",                  (DL_FUNC) &_Rmlx_nn_cross_entropy_,                   6},
     {"_Rmlx_nn_dropout_",                        (DL_FUNC) &_Rmlx_nn_dropout_,                         1},
@@ -895,27 +966,36 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_nn_fn_pool_",                        (DL_FUNC) &_Rmlx_nn_fn_pool_,                         6},
     {"_Rmlx_nn_fn_upsample_",                    (DL_FUNC) &_Rmlx_nn_fn_upsample_,                     5},
     {"_Rmlx_nn_forward_cached_",                 (DL_FUNC) &_Rmlx_nn_forward_cached_,                  6},
+    {"_Rmlx_nn_gaussian_nll_loss_",              (DL_FUNC) &_Rmlx_nn_gaussian_nll_loss_,               6},
     {"_Rmlx_nn_gru_",                            (DL_FUNC) &_Rmlx_nn_gru_,                             3},
+    {"_Rmlx_nn_hinge_loss_",                     (DL_FUNC) &_Rmlx_nn_hinge_loss_,                      3},
+    {"_Rmlx_nn_huber_loss_",                     (DL_FUNC) &_Rmlx_nn_huber_loss_,                      4},
     {"_Rmlx_nn_identity_",                       (DL_FUNC) &_Rmlx_nn_identity_,                        0},
+    {"_Rmlx_nn_kl_div_loss_",                    (DL_FUNC) &_Rmlx_nn_kl_div_loss_,                     4},
     {"_Rmlx_nn_kv_cache_",                       (DL_FUNC) &_Rmlx_nn_kv_cache_,                        0},
     {"_Rmlx_nn_kv_cache_offset_",                (DL_FUNC) &_Rmlx_nn_kv_cache_offset_,                 1},
     {"_Rmlx_nn_l1_loss_",                        (DL_FUNC) &_Rmlx_nn_l1_loss_,                         3},
     {"_Rmlx_nn_layer_norm_",                     (DL_FUNC) &_Rmlx_nn_layer_norm_,                      4},
     {"_Rmlx_nn_linear_",                         (DL_FUNC) &_Rmlx_nn_linear_,                          3},
+    {"_Rmlx_nn_log_cosh_loss_",                  (DL_FUNC) &_Rmlx_nn_log_cosh_loss_,                   3},
     {"_Rmlx_nn_lstm_",                           (DL_FUNC) &_Rmlx_nn_lstm_,                            3},
+    {"_Rmlx_nn_margin_ranking_loss_",            (DL_FUNC) &_Rmlx_nn_margin_ranking_loss_,             5},
     {"_Rmlx_nn_mse_loss_",                       (DL_FUNC) &_Rmlx_nn_mse_loss_,                        3},
     {"_Rmlx_nn_multi_head_attention_",           (DL_FUNC) &_Rmlx_nn_multi_head_attention_,            9},
+    {"_Rmlx_nn_nll_loss_",                       (DL_FUNC) &_Rmlx_nn_nll_loss_,                        4},
     {"_Rmlx_nn_pool_",                           (DL_FUNC) &_Rmlx_nn_pool_,                            5},
     {"_Rmlx_nn_rnn_",                            (DL_FUNC) &_Rmlx_nn_rnn_,                             5},
     {"_Rmlx_nn_rope_",                           (DL_FUNC) &_Rmlx_nn_rope_,                            4},
     {"_Rmlx_nn_sequential_",                     (DL_FUNC) &_Rmlx_nn_sequential_,                      1},
     {"_Rmlx_nn_sinusoidal_positional_encoding_", (DL_FUNC) &_Rmlx_nn_sinusoidal_positional_encoding_,  6},
+    {"_Rmlx_nn_smooth_l1_loss_",                 (DL_FUNC) &_Rmlx_nn_smooth_l1_loss_,                  4},
     {"_Rmlx_nn_stacked_recurrent_",              (DL_FUNC) &_Rmlx_nn_stacked_recurrent_,               9},
     {"_Rmlx_nn_transformer_",                    (DL_FUNC) &_Rmlx_nn_transformer_,                    12},
     {"_Rmlx_nn_transformer_decoder_",            (DL_FUNC) &_Rmlx_nn_transformer_decoder_,             9},
     {"_Rmlx_nn_transformer_decoder_layer_",      (DL_FUNC) &_Rmlx_nn_transformer_decoder_layer_,       7},
     {"_Rmlx_nn_transformer_encoder_",            (DL_FUNC) &_Rmlx_nn_transformer_encoder_,            10},
     {"_Rmlx_nn_transformer_encoder_layer_",      (DL_FUNC) &_Rmlx_nn_transformer_encoder_layer_,       8},
+    {"_Rmlx_nn_triplet_loss_",                   (DL_FUNC) &_Rmlx_nn_triplet_loss_,                    8},
     {"_Rmlx_nn_upsample_",                       (DL_FUNC) &_Rmlx_nn_upsample_,                        4},
     {"_Rmlx_optimizer_adam_",                    (DL_FUNC) &_Rmlx_optimizer_adam_,                     4},
     {"_Rmlx_optimizer_adamw_",                   (DL_FUNC) &_Rmlx_optimizer_adamw_,                    5},
