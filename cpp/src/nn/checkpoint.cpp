@@ -35,8 +35,9 @@ std::vector<mx::array> Checkpoint::forward(const Inputs& inputs) {
       arguments.push_back(*input);
     }
   }
-  // The key is captured, not an input: mx::checkpoint differentiates with
-  // respect to every input, and random draws have no derivative.
+  // The key is captured rather than passed as an input, because
+  // mx::checkpoint differentiates with respect to every input and random
+  // draws have no derivative.
   auto key = random::next_key();
 
   auto run = [wrapped, names, present, key](const std::vector<mx::array>& args) {
