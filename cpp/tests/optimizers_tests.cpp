@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "rmlx/optimizers/adaptive.h"
+#include "rmlx/optimizers/muon.h"
+#include "rmlx/optimizers/multi_optimizer.h"
 #include "rmlx/optimizers/optimizers.h"
 
 using namespace rmlx::optimizers;
@@ -73,6 +76,79 @@ Schedule exponential_decay(double init, double decay_rate) {
   };
 }
 
+// The optimizers beyond SGD, Adam and AdamW, or nullptr for those.
+std::unique_ptr<Optimizer> make_more_optimizer(
+    const std::map<std::string, std::string>& options,
+    const LearningRate& learning_rate) {
+  auto number = [&](const std::string& key) {
+    return std::stod(options.at(key));
+  };
+  auto flag = [&](const std::string& key) { return options.at(key) == "1"; };
+  const auto& kind = options.at("optimizer");
+  if (kind == "RMSprop") {
+    return std::make_unique<RMSprop>(
+        learning_rate, number("alpha"), number("eps"));
+  }
+  if (kind == "Adagrad") {
+    return std::make_unique<Adagrad>(learning_rate, number("eps"));
+  }
+  if (kind == "AdaDelta") {
+    return std::make_unique<AdaDelta>(
+        learning_rate, number("rho"), number("eps"));
+  }
+  if (kind == "Adamax") {
+    return std::make_unique<Adamax>(
+        learning_rate,
+        std::array<double, 2>{number("beta1"), number("beta2")},
+        number("eps"));
+  }
+  if (kind == "Lion") {
+    return std::make_unique<Lion>(
+        learning_rate,
+        std::array<double, 2>{number("beta1"), number("beta2")},
+        number("weight_decay"));
+  }
+  if (kind == "Muon") {
+    return std::make_unique<Muon>(
+        learning_rate,
+        number("momentum"),
+        number("weight_decay"),
+        flag("nesterov"),
+        static_cast<int>(number("ns_steps")));
+  }
+  if (kind == "Adafactor") {
+    AdafactorOptions adafactor;
+    adafactor.eps = {number("eps1"), number("eps2")};
+    adafactor.clip_threshold = number("clip_threshold");
+    adafactor.decay_rate = number("decay_rate");
+    if (options.at("beta_1") != "None") {
+      adafactor.beta_1 = number("beta_1");
+    }
+    adafactor.weight_decay = number("weight_decay");
+    adafactor.scale_parameter = flag("scale_parameter");
+    adafactor.relative_step = flag("relative_step");
+    adafactor.warmup_init = flag("warmup_init");
+    std::optional<LearningRate> rate;
+    if (options.at("learning_rate") != "None") {
+      rate = learning_rate;
+    }
+    return std::make_unique<Adafactor>(rate, adafactor);
+  }
+  if (kind == "MultiOptimizer") {
+    // "weight" goes to SGD with momentum, the rest to Adam.
+    std::vector<std::shared_ptr<Optimizer>> parts = {
+        std::make_shared<SGD>(learning_rate, 0.9),
+        std::make_shared<Adam>(
+            learning_rate, std::array<double, 2>{0.9, 0.999}, 1e-8, true)};
+    std::vector<ParameterFilter> filters = {
+        [](const std::string& name, const mx::array&) {
+          return name == "weight";
+        }};
+    return std::make_unique<MultiOptimizer>(parts, filters);
+  }
+  return nullptr;
+}
+
 std::unique_ptr<Optimizer> make_optimizer(const std::string& name) {
   auto options = parse_options(name);
   auto number = [&](const std::string& key) {
@@ -80,11 +156,17 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name) {
   };
   auto flag = [&](const std::string& key) { return options.at(key) == "1"; };
 
-  LearningRate learning_rate(number("learning_rate"));
+  LearningRate learning_rate(0.0);
+  if (options.at("learning_rate") != "None") {
+    learning_rate = number("learning_rate");
+  }
   if (options.count("schedule") > 0) {
     REQUIRE(options.at("schedule") == "exponential_decay");
     learning_rate = exponential_decay(
-        number("learning_rate"), number("decay_rate"));
+        number("learning_rate"), number("schedule_decay_rate"));
+  }
+  if (auto more = make_more_optimizer(options, learning_rate)) {
+    return more;
   }
   const auto& kind = options.at("optimizer");
   if (kind == "SGD") {
@@ -169,7 +251,7 @@ class Affine : public rmlx::nn::UnaryModule {
 
 TEST_CASE("optimizer fixtures cover every optimizer") {
   auto cases = split(fixture().metadata.at("cases"), ';');
-  CHECK(cases.size() == 29);
+  CHECK(cases.size() == 79);
   CHECK(fixture_steps() == 3);
   std::map<std::string, int> counts;
   for (const auto& name : cases) {
@@ -178,6 +260,14 @@ TEST_CASE("optimizer fixtures cover every optimizer") {
   CHECK(counts["SGD"] == 11);
   CHECK(counts["Adam"] == 9);
   CHECK(counts["AdamW"] == 9);
+  CHECK(counts["RMSprop"] == 5);
+  CHECK(counts["Adagrad"] == 2);
+  CHECK(counts["AdaDelta"] == 4);
+  CHECK(counts["Adamax"] == 4);
+  CHECK(counts["Lion"] == 5);
+  CHECK(counts["Muon"] == 17);
+  CHECK(counts["Adafactor"] == 12);
+  CHECK(counts["MultiOptimizer"] == 1);
 }
 
 TEST_CASE("optimizers match MLX Python") {
@@ -237,7 +327,7 @@ TEST_CASE("optimizers match PyTorch") {
     }
     compared += 1;
   }
-  CHECK(compared == 18);
+  CHECK(compared == 28);
   CHECK(differs.size() == 2);
 }
 

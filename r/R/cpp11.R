@@ -408,6 +408,54 @@ load_safetensors_ <- function(path) {
   .Call(`_Rmlx_load_safetensors_`, path)
 }
 
+schedule_values_ <- function(spec, steps) {
+  .Call(`_Rmlx_schedule_values_`, spec, steps)
+}
+
+optimizer_rmsprop_ <- function(learning_rate, alpha, eps) {
+  .Call(`_Rmlx_optimizer_rmsprop_`, learning_rate, alpha, eps)
+}
+
+optimizer_adagrad_ <- function(learning_rate, eps) {
+  .Call(`_Rmlx_optimizer_adagrad_`, learning_rate, eps)
+}
+
+optimizer_adadelta_ <- function(learning_rate, rho, eps) {
+  .Call(`_Rmlx_optimizer_adadelta_`, learning_rate, rho, eps)
+}
+
+optimizer_adamax_ <- function(learning_rate, betas, eps) {
+  .Call(`_Rmlx_optimizer_adamax_`, learning_rate, betas, eps)
+}
+
+optimizer_lion_ <- function(learning_rate, betas, weight_decay) {
+  .Call(`_Rmlx_optimizer_lion_`, learning_rate, betas, weight_decay)
+}
+
+optimizer_muon_ <- function(learning_rate, momentum, weight_decay, nesterov, ns_steps) {
+  .Call(`_Rmlx_optimizer_muon_`, learning_rate, momentum, weight_decay, nesterov, ns_steps)
+}
+
+optimizer_adafactor_ <- function(learning_rate, eps, clip_threshold, decay_rate, beta_1, weight_decay, scale_parameter, relative_step, warmup_init) {
+  .Call(`_Rmlx_optimizer_adafactor_`, learning_rate, eps, clip_threshold, decay_rate, beta_1, weight_decay, scale_parameter, relative_step, warmup_init)
+}
+
+optimizer_multi_ <- function(optimizers, filters) {
+  .Call(`_Rmlx_optimizer_multi_`, optimizers, filters)
+}
+
+clip_grad_norm_ <- function(grads, max_norm) {
+  .Call(`_Rmlx_clip_grad_norm_`, grads, max_norm)
+}
+
+nn_checkpoint_ <- function(module) {
+  .Call(`_Rmlx_nn_checkpoint_`, module)
+}
+
+init_array_ <- function(kind, shape, options, dtype_name) {
+  .Call(`_Rmlx_init_array_`, kind, shape, options, dtype_name)
+}
+
 optimizer_sgd_ <- function(learning_rate, momentum, weight_decay, dampening, nesterov) {
   .Call(`_Rmlx_optimizer_sgd_`, learning_rate, momentum, weight_decay, dampening, nesterov)
 }

@@ -735,24 +735,108 @@ extern "C" SEXP _Rmlx_load_safetensors_(SEXP path) {
   END_CPP11
 }
 // optimizers.cpp
-SEXP optimizer_sgd_(double learning_rate, double momentum, double weight_decay, double dampening, bool nesterov);
+cpp11::writable::doubles schedule_values_(cpp11::list spec, cpp11::doubles steps);
+extern "C" SEXP _Rmlx_schedule_values_(SEXP spec, SEXP steps) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(schedule_values_(cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(spec), cpp11::as_cpp<cpp11::decay_t<cpp11::doubles>>(steps)));
+  END_CPP11
+}
+// optimizers.cpp
+SEXP optimizer_rmsprop_(SEXP learning_rate, double alpha, double eps);
+extern "C" SEXP _Rmlx_optimizer_rmsprop_(SEXP learning_rate, SEXP alpha, SEXP eps) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(optimizer_rmsprop_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(learning_rate), cpp11::as_cpp<cpp11::decay_t<double>>(alpha), cpp11::as_cpp<cpp11::decay_t<double>>(eps)));
+  END_CPP11
+}
+// optimizers.cpp
+SEXP optimizer_adagrad_(SEXP learning_rate, double eps);
+extern "C" SEXP _Rmlx_optimizer_adagrad_(SEXP learning_rate, SEXP eps) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(optimizer_adagrad_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(learning_rate), cpp11::as_cpp<cpp11::decay_t<double>>(eps)));
+  END_CPP11
+}
+// optimizers.cpp
+SEXP optimizer_adadelta_(SEXP learning_rate, double rho, double eps);
+extern "C" SEXP _Rmlx_optimizer_adadelta_(SEXP learning_rate, SEXP rho, SEXP eps) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(optimizer_adadelta_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(learning_rate), cpp11::as_cpp<cpp11::decay_t<double>>(rho), cpp11::as_cpp<cpp11::decay_t<double>>(eps)));
+  END_CPP11
+}
+// optimizers.cpp
+SEXP optimizer_adamax_(SEXP learning_rate, cpp11::doubles betas, double eps);
+extern "C" SEXP _Rmlx_optimizer_adamax_(SEXP learning_rate, SEXP betas, SEXP eps) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(optimizer_adamax_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(learning_rate), cpp11::as_cpp<cpp11::decay_t<cpp11::doubles>>(betas), cpp11::as_cpp<cpp11::decay_t<double>>(eps)));
+  END_CPP11
+}
+// optimizers.cpp
+SEXP optimizer_lion_(SEXP learning_rate, cpp11::doubles betas, double weight_decay);
+extern "C" SEXP _Rmlx_optimizer_lion_(SEXP learning_rate, SEXP betas, SEXP weight_decay) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(optimizer_lion_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(learning_rate), cpp11::as_cpp<cpp11::decay_t<cpp11::doubles>>(betas), cpp11::as_cpp<cpp11::decay_t<double>>(weight_decay)));
+  END_CPP11
+}
+// optimizers.cpp
+SEXP optimizer_muon_(SEXP learning_rate, double momentum, double weight_decay, bool nesterov, int ns_steps);
+extern "C" SEXP _Rmlx_optimizer_muon_(SEXP learning_rate, SEXP momentum, SEXP weight_decay, SEXP nesterov, SEXP ns_steps) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(optimizer_muon_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(learning_rate), cpp11::as_cpp<cpp11::decay_t<double>>(momentum), cpp11::as_cpp<cpp11::decay_t<double>>(weight_decay), cpp11::as_cpp<cpp11::decay_t<bool>>(nesterov), cpp11::as_cpp<cpp11::decay_t<int>>(ns_steps)));
+  END_CPP11
+}
+// optimizers.cpp
+SEXP optimizer_adafactor_(SEXP learning_rate, cpp11::doubles eps, double clip_threshold, double decay_rate, SEXP beta_1, double weight_decay, bool scale_parameter, bool relative_step, bool warmup_init);
+extern "C" SEXP _Rmlx_optimizer_adafactor_(SEXP learning_rate, SEXP eps, SEXP clip_threshold, SEXP decay_rate, SEXP beta_1, SEXP weight_decay, SEXP scale_parameter, SEXP relative_step, SEXP warmup_init) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(optimizer_adafactor_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(learning_rate), cpp11::as_cpp<cpp11::decay_t<cpp11::doubles>>(eps), cpp11::as_cpp<cpp11::decay_t<double>>(clip_threshold), cpp11::as_cpp<cpp11::decay_t<double>>(decay_rate), cpp11::as_cpp<cpp11::decay_t<SEXP>>(beta_1), cpp11::as_cpp<cpp11::decay_t<double>>(weight_decay), cpp11::as_cpp<cpp11::decay_t<bool>>(scale_parameter), cpp11::as_cpp<cpp11::decay_t<bool>>(relative_step), cpp11::as_cpp<cpp11::decay_t<bool>>(warmup_init)));
+  END_CPP11
+}
+// optimizers.cpp
+SEXP optimizer_multi_(cpp11::list optimizers, cpp11::list filters);
+extern "C" SEXP _Rmlx_optimizer_multi_(SEXP optimizers, SEXP filters) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(optimizer_multi_(cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(optimizers), cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(filters)));
+  END_CPP11
+}
+// optimizers.cpp
+cpp11::list clip_grad_norm_(cpp11::list grads, double max_norm);
+extern "C" SEXP _Rmlx_clip_grad_norm_(SEXP grads, SEXP max_norm) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(clip_grad_norm_(cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(grads), cpp11::as_cpp<cpp11::decay_t<double>>(max_norm)));
+  END_CPP11
+}
+// optimizers.cpp
+SEXP nn_checkpoint_(SEXP module);
+extern "C" SEXP _Rmlx_nn_checkpoint_(SEXP module) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_checkpoint_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(module)));
+  END_CPP11
+}
+// optimizers.cpp
+SEXP init_array_(std::string kind, cpp11::integers shape, cpp11::list options, std::string dtype_name);
+extern "C" SEXP _Rmlx_init_array_(SEXP kind, SEXP shape, SEXP options, SEXP dtype_name) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(init_array_(cpp11::as_cpp<cpp11::decay_t<std::string>>(kind), cpp11::as_cpp<cpp11::decay_t<cpp11::integers>>(shape), cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(options), cpp11::as_cpp<cpp11::decay_t<std::string>>(dtype_name)));
+  END_CPP11
+}
+// optimizers.cpp
+SEXP optimizer_sgd_(SEXP learning_rate, double momentum, double weight_decay, double dampening, bool nesterov);
 extern "C" SEXP _Rmlx_optimizer_sgd_(SEXP learning_rate, SEXP momentum, SEXP weight_decay, SEXP dampening, SEXP nesterov) {
   BEGIN_CPP11
-    return cpp11::as_sexp(optimizer_sgd_(cpp11::as_cpp<cpp11::decay_t<double>>(learning_rate), cpp11::as_cpp<cpp11::decay_t<double>>(momentum), cpp11::as_cpp<cpp11::decay_t<double>>(weight_decay), cpp11::as_cpp<cpp11::decay_t<double>>(dampening), cpp11::as_cpp<cpp11::decay_t<bool>>(nesterov)));
+    return cpp11::as_sexp(optimizer_sgd_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(learning_rate), cpp11::as_cpp<cpp11::decay_t<double>>(momentum), cpp11::as_cpp<cpp11::decay_t<double>>(weight_decay), cpp11::as_cpp<cpp11::decay_t<double>>(dampening), cpp11::as_cpp<cpp11::decay_t<bool>>(nesterov)));
   END_CPP11
 }
 // optimizers.cpp
-SEXP optimizer_adam_(double learning_rate, cpp11::doubles betas, double eps, bool bias_correction);
+SEXP optimizer_adam_(SEXP learning_rate, cpp11::doubles betas, double eps, bool bias_correction);
 extern "C" SEXP _Rmlx_optimizer_adam_(SEXP learning_rate, SEXP betas, SEXP eps, SEXP bias_correction) {
   BEGIN_CPP11
-    return cpp11::as_sexp(optimizer_adam_(cpp11::as_cpp<cpp11::decay_t<double>>(learning_rate), cpp11::as_cpp<cpp11::decay_t<cpp11::doubles>>(betas), cpp11::as_cpp<cpp11::decay_t<double>>(eps), cpp11::as_cpp<cpp11::decay_t<bool>>(bias_correction)));
+    return cpp11::as_sexp(optimizer_adam_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(learning_rate), cpp11::as_cpp<cpp11::decay_t<cpp11::doubles>>(betas), cpp11::as_cpp<cpp11::decay_t<double>>(eps), cpp11::as_cpp<cpp11::decay_t<bool>>(bias_correction)));
   END_CPP11
 }
 // optimizers.cpp
-SEXP optimizer_adamw_(double learning_rate, cpp11::doubles betas, double eps, double weight_decay, bool bias_correction);
+SEXP optimizer_adamw_(SEXP learning_rate, cpp11::doubles betas, double eps, double weight_decay, bool bias_correction);
 extern "C" SEXP _Rmlx_optimizer_adamw_(SEXP learning_rate, SEXP betas, SEXP eps, SEXP weight_decay, SEXP bias_correction) {
   BEGIN_CPP11
-    return cpp11::as_sexp(optimizer_adamw_(cpp11::as_cpp<cpp11::decay_t<double>>(learning_rate), cpp11::as_cpp<cpp11::decay_t<cpp11::doubles>>(betas), cpp11::as_cpp<cpp11::decay_t<double>>(eps), cpp11::as_cpp<cpp11::decay_t<double>>(weight_decay), cpp11::as_cpp<cpp11::decay_t<bool>>(bias_correction)));
+    return cpp11::as_sexp(optimizer_adamw_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(learning_rate), cpp11::as_cpp<cpp11::decay_t<cpp11::doubles>>(betas), cpp11::as_cpp<cpp11::decay_t<double>>(eps), cpp11::as_cpp<cpp11::decay_t<double>>(weight_decay), cpp11::as_cpp<cpp11::decay_t<bool>>(bias_correction)));
   END_CPP11
 }
 // optimizers.cpp
@@ -889,7 +973,9 @@ extern "C" {
 static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_as_mlx_",                            (DL_FUNC) &_Rmlx_as_mlx_,                             4},
     {"_Rmlx_as_r_",                              (DL_FUNC) &_Rmlx_as_r_,                               1},
+    {"_Rmlx_clip_grad_norm_",                    (DL_FUNC) &_Rmlx_clip_grad_norm_,                     2},
     {"_Rmlx_function_module_new_",               (DL_FUNC) &_Rmlx_function_module_new_,                4},
+    {"_Rmlx_init_array_",                        (DL_FUNC) &_Rmlx_init_array_,                         4},
     {"_Rmlx_load_safetensors_",                  (DL_FUNC) &_Rmlx_load_safetensors_,                   1},
     {"_Rmlx_mlx_active_memory_",                 (DL_FUNC) &_Rmlx_mlx_active_memory_,                  0},
     {"_Rmlx_mlx_arange_",                        (DL_FUNC) &_Rmlx_mlx_arange_,                         5},
@@ -954,6 +1040,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_nn_batch_norm_",                     (DL_FUNC) &_Rmlx_nn_batch_norm_,                      5},
     {"_Rmlx_nn_binary_cross_entropy_",           (DL_FUNC) &_Rmlx_nn_binary_cross_entropy_,            5},
     {"_Rmlx_nn_channel_dropout_",                (DL_FUNC) &_Rmlx_nn_channel_dropout_,                 2},
+    {"_Rmlx_nn_checkpoint_",                     (DL_FUNC) &_Rmlx_nn_checkpoint_,                      1},
     {"_Rmlx_nn_conv_",                           (DL_FUNC) &_Rmlx_nn_conv_,                           11},
     {"_Rmlx_nn_cosine_similarity_loss_",         (DL_FUNC) &_Rmlx_nn_cosine_similarity_loss_,          5},
     {"_Rmlx_nn_create_additive_causal_mask_",    (DL_FUNC) &_Rmlx_nn_create_additive_causal_mask_,     2},
@@ -997,8 +1084,16 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_nn_transformer_encoder_layer_",      (DL_FUNC) &_Rmlx_nn_transformer_encoder_layer_,       8},
     {"_Rmlx_nn_triplet_loss_",                   (DL_FUNC) &_Rmlx_nn_triplet_loss_,                    8},
     {"_Rmlx_nn_upsample_",                       (DL_FUNC) &_Rmlx_nn_upsample_,                        4},
+    {"_Rmlx_optimizer_adadelta_",                (DL_FUNC) &_Rmlx_optimizer_adadelta_,                 3},
+    {"_Rmlx_optimizer_adafactor_",               (DL_FUNC) &_Rmlx_optimizer_adafactor_,                9},
+    {"_Rmlx_optimizer_adagrad_",                 (DL_FUNC) &_Rmlx_optimizer_adagrad_,                  2},
     {"_Rmlx_optimizer_adam_",                    (DL_FUNC) &_Rmlx_optimizer_adam_,                     4},
+    {"_Rmlx_optimizer_adamax_",                  (DL_FUNC) &_Rmlx_optimizer_adamax_,                   3},
     {"_Rmlx_optimizer_adamw_",                   (DL_FUNC) &_Rmlx_optimizer_adamw_,                    5},
+    {"_Rmlx_optimizer_lion_",                    (DL_FUNC) &_Rmlx_optimizer_lion_,                     3},
+    {"_Rmlx_optimizer_multi_",                   (DL_FUNC) &_Rmlx_optimizer_multi_,                    2},
+    {"_Rmlx_optimizer_muon_",                    (DL_FUNC) &_Rmlx_optimizer_muon_,                     5},
+    {"_Rmlx_optimizer_rmsprop_",                 (DL_FUNC) &_Rmlx_optimizer_rmsprop_,                  3},
     {"_Rmlx_optimizer_set_learning_rate_",       (DL_FUNC) &_Rmlx_optimizer_set_learning_rate_,        2},
     {"_Rmlx_optimizer_set_state_",               (DL_FUNC) &_Rmlx_optimizer_set_state_,                2},
     {"_Rmlx_optimizer_sgd_",                     (DL_FUNC) &_Rmlx_optimizer_sgd_,                      5},
@@ -1007,6 +1102,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_optimizer_update_",                  (DL_FUNC) &_Rmlx_optimizer_update_,                   3},
     {"_Rmlx_random_seed_",                       (DL_FUNC) &_Rmlx_random_seed_,                        1},
     {"_Rmlx_save_safetensors_",                  (DL_FUNC) &_Rmlx_save_safetensors_,                   2},
+    {"_Rmlx_schedule_values_",                   (DL_FUNC) &_Rmlx_schedule_values_,                    2},
     {"_Rmlx_train_step_call_",                   (DL_FUNC) &_Rmlx_train_step_call_,                    3},
     {"_Rmlx_train_step_new_",                    (DL_FUNC) &_Rmlx_train_step_new_,                     4},
     {"_Rmlx_value_and_grad_",                    (DL_FUNC) &_Rmlx_value_and_grad_,                     3},

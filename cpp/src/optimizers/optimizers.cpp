@@ -1,5 +1,6 @@
 #include "rmlx/optimizers/optimizers.h"
 #include "rmlx/optimizers/fused.h"
+#include "optimizer_utils.h"
 
 #include <optional>
 #include <sstream>
@@ -10,21 +11,18 @@ namespace rmlx::optimizers {
 
 namespace {
 
-// A Python float combined with an array takes the array's floating dtype
-// (MLX's weak scalar rule), after a conversion to float as MLX Python does.
-mx::array weak_scalar(double value, const mx::array& like) {
-  auto dtype =
-      mx::issubdtype(like.dtype(), mx::floating) ? like.dtype() : mx::float32;
-  return mx::array(static_cast<float>(value), dtype);
-}
+using detail::weak_scalar;
 
 mx::array initial_learning_rate(
-    const LearningRate& learning_rate,
+    const std::optional<LearningRate>& learning_rate,
     const mx::array& step) {
-  if (learning_rate.is_schedule()) {
-    return learning_rate.schedule()(step);
+  if (!learning_rate) {
+    return mx::array(0.0f);
   }
-  return mx::array(static_cast<float>(learning_rate.value()));
+  if (learning_rate->is_schedule()) {
+    return learning_rate->schedule()(step);
+  }
+  return mx::array(static_cast<float>(learning_rate->value()));
 }
 
 } // namespace
@@ -39,10 +37,11 @@ LearningRate::LearningRate(Schedule schedule) : schedule_(std::move(schedule)) {
 
 // Optimizer
 
-Optimizer::Optimizer(const LearningRate& learning_rate)
+Optimizer::Optimizer(const std::optional<LearningRate>& learning_rate)
     : step_(mx::array(0, mx::uint64)),
       learning_rate_(initial_learning_rate(learning_rate, step_)),
-      schedule_(learning_rate.schedule()) {}
+      has_learning_rate_(learning_rate.has_value()),
+      schedule_(learning_rate ? learning_rate->schedule() : Schedule{}) {}
 
 ParameterState& Optimizer::state_of(
     const std::string& name,
@@ -103,17 +102,20 @@ void Optimizer::update(nn::Module& model, const NamedArrays& gradients) {
 }
 
 void Optimizer::set_learning_rate(double learning_rate) {
-  learning_rate_ = mx::array(static_cast<float>(learning_rate));
+  set_learning_rate(mx::array(static_cast<float>(learning_rate)));
 }
 
 void Optimizer::set_learning_rate(mx::array learning_rate) {
   learning_rate_ = std::move(learning_rate);
+  has_learning_rate_ = true;
 }
 
 NamedArrays Optimizer::state() const {
   NamedArrays out;
   out.emplace_back("step", step_);
-  out.emplace_back("learning_rate", learning_rate_);
+  if (has_learning_rate_) {
+    out.emplace_back("learning_rate", learning_rate_);
+  }
   for (const auto& name : order_) {
     for (const auto& [key, value] : states_.at(name)) {
       out.emplace_back(name + "." + key, value);
@@ -151,8 +153,10 @@ void Optimizer::set_state(const NamedArrays& state) {
     }
     states[parameter].insert_or_assign(name.substr(dot + 1), value);
   }
-  for (const auto* missing : {step ? nullptr : "step",
-                              learning_rate ? nullptr : "learning_rate"}) {
+  bool needs_learning_rate = has_learning_rate_ && !learning_rate;
+  for (const auto* missing :
+       {step ? nullptr : "step",
+        needs_learning_rate ? "learning_rate" : nullptr}) {
     if (missing != nullptr) {
       std::ostringstream msg;
       msg << "[" << type_name() << "] The state is missing \"" << missing
@@ -162,7 +166,10 @@ void Optimizer::set_state(const NamedArrays& state) {
   }
 
   step_ = *step;
-  learning_rate_ = *learning_rate;
+  if (learning_rate) {
+    learning_rate_ = *learning_rate;
+    has_learning_rate_ = true;
+  }
   order_ = std::move(order);
   states_ = std::move(states);
 }
@@ -176,7 +183,7 @@ std::vector<mx::array> Optimizer::flatten_state() const {
 }
 
 void Optimizer::unflatten_state(const std::vector<mx::array>& arrays) {
-  size_t expected = 2;
+  size_t expected = has_learning_rate_ ? 2 : 1;
   for (const auto& [name, state] : states_) {
     expected += state.size();
   }
@@ -190,7 +197,9 @@ void Optimizer::unflatten_state(const std::vector<mx::array>& arrays) {
 
   auto it = arrays.begin();
   step_ = *it++;
-  learning_rate_ = *it++;
+  if (has_learning_rate_) {
+    learning_rate_ = *it++;
+  }
   for (const auto& name : order_) {
     for (auto& [key, value] : states_.at(name)) {
       value = *it++;

@@ -27,19 +27,48 @@ parse_case <- function(case) {
 make_optimizer <- function(options) {
   num <- function(key) as.numeric(options[[key]])
   flag <- function(key) options[[key]] == "1"
+  lr <- if (identical(options$learning_rate, "None")) NULL else num("learning_rate")
+  if (!is.null(options$schedule)) {
+    lr <- mlx_exponential_decay(lr, num("schedule_decay_rate"))
+  }
   switch(options$optimizer,
+    RMSprop = mlx_optimizer_rmsprop(lr, alpha = num("alpha"), eps = num("eps")),
+    Adagrad = mlx_optimizer_adagrad(lr, eps = num("eps")),
+    AdaDelta = mlx_optimizer_adadelta(lr, rho = num("rho"), eps = num("eps")),
+    Adamax = mlx_optimizer_adamax(lr, betas = c(num("beta1"), num("beta2")),
+                                  eps = num("eps")),
+    Lion = mlx_optimizer_lion(lr, betas = c(num("beta1"), num("beta2")),
+                              weight_decay = num("weight_decay")),
+    Muon = mlx_optimizer_muon(lr, momentum = num("momentum"),
+                              weight_decay = num("weight_decay"),
+                              nesterov = flag("nesterov"),
+                              ns_steps = num("ns_steps")),
+    Adafactor = mlx_optimizer_adafactor(
+      lr, eps = c(num("eps1"), num("eps2")),
+      clip_threshold = num("clip_threshold"), decay_rate = num("decay_rate"),
+      beta_1 = if (options$beta_1 == "None") NULL else num("beta_1"),
+      weight_decay = num("weight_decay"),
+      scale_parameter = flag("scale_parameter"),
+      relative_step = flag("relative_step"), warmup_init = flag("warmup_init")
+    ),
+    # The fixture's MultiOptimizer: "weight" to SGD, the rest to Adam.
+    MultiOptimizer = mlx_optimizer_multi(
+      list(mlx_optimizer_sgd(lr, momentum = 0.9),
+           mlx_optimizer_adam(lr, bias_correction = TRUE)),
+      list(function(name) name == "weight")
+    ),
     SGD = mlx_optimizer_sgd(
-      learning_rate = num("learning_rate"), momentum = num("momentum"),
+      learning_rate = lr, momentum = num("momentum"),
       weight_decay = num("weight_decay"), dampening = num("dampening"),
       nesterov = flag("nesterov")
     ),
     Adam = mlx_optimizer_adam(
-      learning_rate = num("learning_rate"),
+      learning_rate = lr,
       betas = c(num("beta1"), num("beta2")), eps = num("eps"),
       bias_correction = flag("bias_correction")
     ),
     AdamW = mlx_optimizer_adamw(
-      learning_rate = num("learning_rate"),
+      learning_rate = lr,
       betas = c(num("beta1"), num("beta2")), eps = num("eps"),
       weight_decay = num("weight_decay"),
       bias_correction = flag("bias_correction")
@@ -48,12 +77,32 @@ make_optimizer <- function(options) {
 }
 
 cases <- unique(sub("/.*", "", grep("^optimizer=", names(opt_fx), value = TRUE)))
-# Learning-rate schedules are not bound in R.
 constant_cases <- cases[!grepl("schedule=", cases, fixed = TRUE)]
+scheduled_cases <- cases[grepl("schedule=", cases, fixed = TRUE)]
 
-test_that("fixture has SGD, Adam and AdamW cases", {
-  kinds <- vapply(constant_cases, function(case) parse_case(case)$optimizer, "")
-  expect_setequal(unique(kinds), c("SGD", "Adam", "AdamW"))
+test_that("fixture covers every optimizer", {
+  kinds <- vapply(cases, function(case) parse_case(case)$optimizer, "")
+  expect_setequal(unique(kinds), c(
+    "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "AdaDelta", "Adamax",
+    "Lion", "Muon", "Adafactor", "MultiOptimizer"
+  ))
+  expect_length(scheduled_cases, 7)
+})
+
+test_that("scheduled optimizer steps match MLX", {
+  for (case in scheduled_cases) {
+    module <- raw_params()
+    optimizer <- make_optimizer(parse_case(case))
+    for (step in 1:3) {
+      mlx_optimizer_update(optimizer, module, fixture_grads(step))
+      values <- mlx_param_values(module)
+      for (name in c("weight", "bias")) {
+        expected <- opt_fx[[sprintf("%s/mlx/%d/%s", case, step, name)]]
+        expect_equal(c(values[[name]]), c(expected), tolerance = 1e-5,
+                     label = sprintf("%s step %d %s", case, step, name))
+      }
+    }
+  }
 })
 
 test_that("optimizer steps match MLX", {

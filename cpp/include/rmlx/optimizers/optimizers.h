@@ -83,7 +83,7 @@ class Optimizer {
    * Creates the state of every parameter that has none yet, leaving existing
    * state untouched. Updates call it implicitly for new parameters.
    */
-  void init(const NamedArrays& parameters);
+  virtual void init(const NamedArrays& parameters);
 
   /**
    * Advances one step and returns the updated value of each parameter that
@@ -92,7 +92,7 @@ class Optimizer {
    * be a superset of the gradients. A gradient without a parameter of the
    * same name throws std::invalid_argument.
    */
-  NamedArrays apply_gradients(
+  virtual NamedArrays apply_gradients(
       const NamedArrays& gradients,
       const NamedArrays& parameters);
 
@@ -100,13 +100,22 @@ class Optimizer {
   void update(nn::Module& model, const NamedArrays& gradients);
 
   /** The number of updates so far, a uint64 scalar that starts at 0. */
-  const mx::array& step() const {
+  virtual const mx::array& step() const {
     return step_;
   }
 
-  /** The learning rate used by the latest update, or the initial one. */
-  const mx::array& learning_rate() const {
+  /**
+   * The learning rate used by the latest update, or the initial one. For an
+   * optimizer created without a learning rate (Adafactor's relative step)
+   * it is a float32 zero that no update reads.
+   */
+  virtual const mx::array& learning_rate() const {
     return learning_rate_;
+  }
+
+  /** False only for an optimizer created without a learning rate. */
+  bool has_learning_rate() const {
+    return has_learning_rate_;
   }
 
   /**
@@ -116,7 +125,7 @@ class Optimizer {
   void set_learning_rate(double learning_rate);
 
   /** Replaces the learning rate by an array, e.g. a float16 scalar. */
-  void set_learning_rate(mx::array learning_rate);
+  virtual void set_learning_rate(mx::array learning_rate);
 
   /** True when the learning rate follows a schedule. */
   bool has_schedule() const {
@@ -130,29 +139,34 @@ class Optimizer {
 
   /**
    * The whole state flattened as MLX's tree_flatten(optimizer.state) names
-   * it: "step", "learning_rate", then "<parameter>.<key>" per parameter.
+   * it: "step", "learning_rate" (absent without a learning rate), then
+   * "<parameter>.<key>" per parameter.
    */
-  NamedArrays state() const;
+  virtual NamedArrays state() const;
 
   /**
    * Replaces the whole state with one in the layout of state(), so that
    * later updates continue as the saved run would have. "step" and
-   * "learning_rate" are required; throws std::invalid_argument otherwise.
+   * "learning_rate" are required, except "learning_rate" for an optimizer
+   * without one; throws std::invalid_argument otherwise.
    */
-  void set_state(const NamedArrays& state);
+  virtual void set_state(const NamedArrays& state);
 
   /** The arrays of state() in the same fixed order, without names. */
-  std::vector<mx::array> flatten_state() const;
+  virtual std::vector<mx::array> flatten_state() const;
 
   /**
    * Replaces the arrays of the state in the order flatten_state() returns
    * them; throws std::invalid_argument when the count differs.
    */
-  void unflatten_state(const std::vector<mx::array>& arrays);
+  virtual void unflatten_state(const std::vector<mx::array>& arrays);
 
  protected:
-  /** Sets up the step counter and the learning rate. */
-  explicit Optimizer(const LearningRate& learning_rate);
+  /**
+   * Sets up the step counter and the learning rate. Only Adafactor, whose
+   * relative step needs none, passes std::nullopt.
+   */
+  explicit Optimizer(const std::optional<LearningRate>& learning_rate);
 
   /** Creates the state of one parameter. */
   virtual void init_single(
@@ -170,6 +184,7 @@ class Optimizer {
 
   mx::array step_;
   mx::array learning_rate_;
+  bool has_learning_rate_;
   Schedule schedule_;
   // Parameter names in the order their state was created, so that
   // state() and flatten_state() have a stable order.
