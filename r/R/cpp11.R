@@ -172,12 +172,20 @@ nn_dropout_ <- function(p) {
   .Call(`_Rmlx_nn_dropout_`, p)
 }
 
-nn_activation_layer_ <- function(name, param, approx) {
-  .Call(`_Rmlx_nn_activation_layer_`, name, param, approx)
+nn_activation_layer_ <- function(name, first, second, axis, approx) {
+  .Call(`_Rmlx_nn_activation_layer_`, name, first, second, axis, approx)
 }
 
-nn_activation_ <- function(name, x, param, axis) {
-  .Call(`_Rmlx_nn_activation_`, name, x, param, axis)
+nn_activation_ <- function(name, x, first, second, axis) {
+  .Call(`_Rmlx_nn_activation_`, name, x, first, second, axis)
+}
+
+nn_prelu_layer_ <- function(num_parameters, init) {
+  .Call(`_Rmlx_nn_prelu_layer_`, num_parameters, init)
+}
+
+nn_prelu_ <- function(x, alpha) {
+  .Call(`_Rmlx_nn_prelu_`, x, alpha)
 }
 
 nn_mse_loss_ <- function(predictions, targets, reduction) {

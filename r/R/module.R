@@ -7,7 +7,8 @@
 
 snake_case <- function(x) {
   # Keep the activation acronyms whole, so that the class of mlx_relu() is
-  # "mlx_relu" (not "mlx_re_lu").
+  # "mlx_relu" (not "mlx_re_lu") and that of mlx_prelu() is "mlx_prelu".
+  x <- gsub("PReLU", "Prelu", x, fixed = TRUE)
   x <- gsub("ReLU", "Relu", x, fixed = TRUE)
   x <- gsub("SiLU", "Silu", x, fixed = TRUE)
   x <- gsub("([a-z0-9])([A-Z])", "\\1_\\2", x)

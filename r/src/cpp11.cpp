@@ -309,17 +309,31 @@ extern "C" SEXP _Rmlx_nn_dropout_(SEXP p) {
   END_CPP11
 }
 // layers.cpp
-SEXP nn_activation_layer_(std::string name, double param, std::string approx);
-extern "C" SEXP _Rmlx_nn_activation_layer_(SEXP name, SEXP param, SEXP approx) {
+SEXP nn_activation_layer_(std::string name, double first, double second, int axis, std::string approx);
+extern "C" SEXP _Rmlx_nn_activation_layer_(SEXP name, SEXP first, SEXP second, SEXP axis, SEXP approx) {
   BEGIN_CPP11
-    return cpp11::as_sexp(nn_activation_layer_(cpp11::as_cpp<cpp11::decay_t<std::string>>(name), cpp11::as_cpp<cpp11::decay_t<double>>(param), cpp11::as_cpp<cpp11::decay_t<std::string>>(approx)));
+    return cpp11::as_sexp(nn_activation_layer_(cpp11::as_cpp<cpp11::decay_t<std::string>>(name), cpp11::as_cpp<cpp11::decay_t<double>>(first), cpp11::as_cpp<cpp11::decay_t<double>>(second), cpp11::as_cpp<cpp11::decay_t<int>>(axis), cpp11::as_cpp<cpp11::decay_t<std::string>>(approx)));
   END_CPP11
 }
 // layers.cpp
-SEXP nn_activation_(std::string name, SEXP x, double param, int axis);
-extern "C" SEXP _Rmlx_nn_activation_(SEXP name, SEXP x, SEXP param, SEXP axis) {
+SEXP nn_activation_(std::string name, SEXP x, double first, double second, int axis);
+extern "C" SEXP _Rmlx_nn_activation_(SEXP name, SEXP x, SEXP first, SEXP second, SEXP axis) {
   BEGIN_CPP11
-    return cpp11::as_sexp(nn_activation_(cpp11::as_cpp<cpp11::decay_t<std::string>>(name), cpp11::as_cpp<cpp11::decay_t<SEXP>>(x), cpp11::as_cpp<cpp11::decay_t<double>>(param), cpp11::as_cpp<cpp11::decay_t<int>>(axis)));
+    return cpp11::as_sexp(nn_activation_(cpp11::as_cpp<cpp11::decay_t<std::string>>(name), cpp11::as_cpp<cpp11::decay_t<SEXP>>(x), cpp11::as_cpp<cpp11::decay_t<double>>(first), cpp11::as_cpp<cpp11::decay_t<double>>(second), cpp11::as_cpp<cpp11::decay_t<int>>(axis)));
+  END_CPP11
+}
+// layers.cpp
+SEXP nn_prelu_layer_(int num_parameters, double init);
+extern "C" SEXP _Rmlx_nn_prelu_layer_(SEXP num_parameters, SEXP init) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_prelu_layer_(cpp11::as_cpp<cpp11::decay_t<int>>(num_parameters), cpp11::as_cpp<cpp11::decay_t<double>>(init)));
+  END_CPP11
+}
+// layers.cpp
+SEXP nn_prelu_(SEXP x, SEXP alpha);
+extern "C" SEXP _Rmlx_nn_prelu_(SEXP x, SEXP alpha) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_prelu_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(x), cpp11::as_cpp<cpp11::decay_t<SEXP>>(alpha)));
   END_CPP11
 }
 // losses.cpp
@@ -779,8 +793,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_module_training_",             (DL_FUNC) &_Rmlx_module_training_,              1},
     {"_Rmlx_module_type_",                 (DL_FUNC) &_Rmlx_module_type_,                  1},
     {"_Rmlx_module_update_",               (DL_FUNC) &_Rmlx_module_update_,                3},
-    {"_Rmlx_nn_activation_",               (DL_FUNC) &_Rmlx_nn_activation_,                4},
-    {"_Rmlx_nn_activation_layer_",         (DL_FUNC) &_Rmlx_nn_activation_layer_,          3},
+    {"_Rmlx_nn_activation_",               (DL_FUNC) &_Rmlx_nn_activation_,                5},
+    {"_Rmlx_nn_activation_layer_",         (DL_FUNC) &_Rmlx_nn_activation_layer_,          5},
     {"_Rmlx_nn_batch_norm_",               (DL_FUNC) &_Rmlx_nn_batch_norm_,                5},
     {"_Rmlx_nn_binary_cross_entropy_",     (DL_FUNC) &_Rmlx_nn_binary_cross_entropy_,      5},
     {"_Rmlx_nn_channel_dropout_",          (DL_FUNC) &_Rmlx_nn_channel_dropout_,           2},
@@ -801,6 +815,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_nn_lstm_",                     (DL_FUNC) &_Rmlx_nn_lstm_,                      3},
     {"_Rmlx_nn_mse_loss_",                 (DL_FUNC) &_Rmlx_nn_mse_loss_,                  3},
     {"_Rmlx_nn_pool_",                     (DL_FUNC) &_Rmlx_nn_pool_,                      5},
+    {"_Rmlx_nn_prelu_",                    (DL_FUNC) &_Rmlx_nn_prelu_,                     2},
+    {"_Rmlx_nn_prelu_layer_",              (DL_FUNC) &_Rmlx_nn_prelu_layer_,               2},
     {"_Rmlx_nn_rnn_",                      (DL_FUNC) &_Rmlx_nn_rnn_,                       5},
     {"_Rmlx_nn_sequential_",               (DL_FUNC) &_Rmlx_nn_sequential_,                1},
     {"_Rmlx_nn_stacked_recurrent_",        (DL_FUNC) &_Rmlx_nn_stacked_recurrent_,         9},
