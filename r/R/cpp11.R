@@ -144,6 +144,10 @@ nn_linear_ <- function(input_dims, output_dims, bias) {
   .Call(`_Rmlx_nn_linear_`, input_dims, output_dims, bias)
 }
 
+nn_bilinear_ <- function(input1_dims, input2_dims, output_dims, bias) {
+  .Call(`_Rmlx_nn_bilinear_`, input1_dims, input2_dims, output_dims, bias)
+}
+
 nn_identity_ <- function() {
   .Call(`_Rmlx_nn_identity_`)
 }
@@ -166,6 +170,18 @@ nn_layer_norm_ <- function(dims, eps, affine, bias) {
 
 nn_batch_norm_ <- function(num_features, eps, momentum, affine, track_running_stats) {
   .Call(`_Rmlx_nn_batch_norm_`, num_features, eps, momentum, affine, track_running_stats)
+}
+
+nn_group_norm_ <- function(num_groups, dims, eps, affine, pytorch_compatible) {
+  .Call(`_Rmlx_nn_group_norm_`, num_groups, dims, eps, affine, pytorch_compatible)
+}
+
+nn_instance_norm_ <- function(dims, eps, affine) {
+  .Call(`_Rmlx_nn_instance_norm_`, dims, eps, affine)
+}
+
+nn_rms_norm_ <- function(dims, eps) {
+  .Call(`_Rmlx_nn_rms_norm_`, dims, eps)
 }
 
 nn_dropout_ <- function(p) {

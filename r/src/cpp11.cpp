@@ -260,6 +260,13 @@ extern "C" SEXP _Rmlx_nn_linear_(SEXP input_dims, SEXP output_dims, SEXP bias) {
   END_CPP11
 }
 // layers.cpp
+SEXP nn_bilinear_(int input1_dims, int input2_dims, int output_dims, bool bias);
+extern "C" SEXP _Rmlx_nn_bilinear_(SEXP input1_dims, SEXP input2_dims, SEXP output_dims, SEXP bias) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_bilinear_(cpp11::as_cpp<cpp11::decay_t<int>>(input1_dims), cpp11::as_cpp<cpp11::decay_t<int>>(input2_dims), cpp11::as_cpp<cpp11::decay_t<int>>(output_dims), cpp11::as_cpp<cpp11::decay_t<bool>>(bias)));
+  END_CPP11
+}
+// layers.cpp
 SEXP nn_identity_();
 extern "C" SEXP _Rmlx_nn_identity_() {
   BEGIN_CPP11
@@ -299,6 +306,27 @@ SEXP nn_batch_norm_(int num_features, double eps, double momentum, bool affine, 
 extern "C" SEXP _Rmlx_nn_batch_norm_(SEXP num_features, SEXP eps, SEXP momentum, SEXP affine, SEXP track_running_stats) {
   BEGIN_CPP11
     return cpp11::as_sexp(nn_batch_norm_(cpp11::as_cpp<cpp11::decay_t<int>>(num_features), cpp11::as_cpp<cpp11::decay_t<double>>(eps), cpp11::as_cpp<cpp11::decay_t<double>>(momentum), cpp11::as_cpp<cpp11::decay_t<bool>>(affine), cpp11::as_cpp<cpp11::decay_t<bool>>(track_running_stats)));
+  END_CPP11
+}
+// layers.cpp
+SEXP nn_group_norm_(int num_groups, int dims, double eps, bool affine, bool pytorch_compatible);
+extern "C" SEXP _Rmlx_nn_group_norm_(SEXP num_groups, SEXP dims, SEXP eps, SEXP affine, SEXP pytorch_compatible) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_group_norm_(cpp11::as_cpp<cpp11::decay_t<int>>(num_groups), cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<double>>(eps), cpp11::as_cpp<cpp11::decay_t<bool>>(affine), cpp11::as_cpp<cpp11::decay_t<bool>>(pytorch_compatible)));
+  END_CPP11
+}
+// layers.cpp
+SEXP nn_instance_norm_(int dims, double eps, bool affine);
+extern "C" SEXP _Rmlx_nn_instance_norm_(SEXP dims, SEXP eps, SEXP affine) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_instance_norm_(cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<double>>(eps), cpp11::as_cpp<cpp11::decay_t<bool>>(affine)));
+  END_CPP11
+}
+// layers.cpp
+SEXP nn_rms_norm_(int dims, double eps);
+extern "C" SEXP _Rmlx_nn_rms_norm_(SEXP dims, SEXP eps) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_rms_norm_(cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<double>>(eps)));
   END_CPP11
 }
 // layers.cpp
@@ -796,6 +824,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_nn_activation_",               (DL_FUNC) &_Rmlx_nn_activation_,                5},
     {"_Rmlx_nn_activation_layer_",         (DL_FUNC) &_Rmlx_nn_activation_layer_,          5},
     {"_Rmlx_nn_batch_norm_",               (DL_FUNC) &_Rmlx_nn_batch_norm_,                5},
+    {"_Rmlx_nn_bilinear_",                 (DL_FUNC) &_Rmlx_nn_bilinear_,                  4},
     {"_Rmlx_nn_binary_cross_entropy_",     (DL_FUNC) &_Rmlx_nn_binary_cross_entropy_,      5},
     {"_Rmlx_nn_channel_dropout_",          (DL_FUNC) &_Rmlx_nn_channel_dropout_,           2},
     {"_Rmlx_nn_conv_",                     (DL_FUNC) &_Rmlx_nn_conv_,                     11},
@@ -807,8 +836,10 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_nn_fn_conv_",                  (DL_FUNC) &_Rmlx_nn_fn_conv_,                   9},
     {"_Rmlx_nn_fn_pool_",                  (DL_FUNC) &_Rmlx_nn_fn_pool_,                   6},
     {"_Rmlx_nn_fn_upsample_",              (DL_FUNC) &_Rmlx_nn_fn_upsample_,               5},
+    {"_Rmlx_nn_group_norm_",               (DL_FUNC) &_Rmlx_nn_group_norm_,                5},
     {"_Rmlx_nn_gru_",                      (DL_FUNC) &_Rmlx_nn_gru_,                       3},
     {"_Rmlx_nn_identity_",                 (DL_FUNC) &_Rmlx_nn_identity_,                  0},
+    {"_Rmlx_nn_instance_norm_",            (DL_FUNC) &_Rmlx_nn_instance_norm_,             3},
     {"_Rmlx_nn_l1_loss_",                  (DL_FUNC) &_Rmlx_nn_l1_loss_,                   3},
     {"_Rmlx_nn_layer_norm_",               (DL_FUNC) &_Rmlx_nn_layer_norm_,                4},
     {"_Rmlx_nn_linear_",                   (DL_FUNC) &_Rmlx_nn_linear_,                    3},
@@ -817,6 +848,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_nn_pool_",                     (DL_FUNC) &_Rmlx_nn_pool_,                      5},
     {"_Rmlx_nn_prelu_",                    (DL_FUNC) &_Rmlx_nn_prelu_,                     2},
     {"_Rmlx_nn_prelu_layer_",              (DL_FUNC) &_Rmlx_nn_prelu_layer_,               2},
+    {"_Rmlx_nn_rms_norm_",                 (DL_FUNC) &_Rmlx_nn_rms_norm_,                  2},
     {"_Rmlx_nn_rnn_",                      (DL_FUNC) &_Rmlx_nn_rnn_,                       5},
     {"_Rmlx_nn_sequential_",               (DL_FUNC) &_Rmlx_nn_sequential_,                1},
     {"_Rmlx_nn_stacked_recurrent_",        (DL_FUNC) &_Rmlx_nn_stacked_recurrent_,         9},

@@ -28,6 +28,12 @@ SEXP nn_linear_(int input_dims, int output_dims, bool bias) {
 }
 
 [[cpp11::register]]
+SEXP nn_bilinear_(int input1_dims, int input2_dims, int output_dims, bool bias) {
+  return rmlx_wrap_module(std::make_shared<nn::Bilinear>(
+      input1_dims, input2_dims, output_dims, bias));
+}
+
+[[cpp11::register]]
 SEXP nn_identity_() {
   return rmlx_wrap_module(std::make_shared<nn::Identity>());
 }
@@ -106,6 +112,27 @@ SEXP nn_batch_norm_(
     bool track_running_stats) {
   return rmlx_wrap_module(std::make_shared<nn::BatchNorm>(
       num_features, eps, momentum, affine, track_running_stats));
+}
+
+[[cpp11::register]]
+SEXP nn_group_norm_(
+    int num_groups,
+    int dims,
+    double eps,
+    bool affine,
+    bool pytorch_compatible) {
+  return rmlx_wrap_module(std::make_shared<nn::GroupNorm>(
+      num_groups, dims, eps, affine, pytorch_compatible));
+}
+
+[[cpp11::register]]
+SEXP nn_instance_norm_(int dims, double eps, bool affine) {
+  return rmlx_wrap_module(std::make_shared<nn::InstanceNorm>(dims, eps, affine));
+}
+
+[[cpp11::register]]
+SEXP nn_rms_norm_(int dims, double eps) {
+  return rmlx_wrap_module(std::make_shared<nn::RMSNorm>(dims, eps));
 }
 
 [[cpp11::register]]
