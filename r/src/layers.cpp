@@ -28,7 +28,11 @@ SEXP nn_linear_(int input_dims, int output_dims, bool bias) {
 }
 
 [[cpp11::register]]
-SEXP nn_bilinear_(int input1_dims, int input2_dims, int output_dims, bool bias) {
+SEXP nn_bilinear_(
+    int input1_dims,
+    int input2_dims,
+    int output_dims,
+    bool bias) {
   return rmlx_wrap_module(std::make_shared<nn::Bilinear>(
       input1_dims, input2_dims, output_dims, bias));
 }
@@ -127,7 +131,8 @@ SEXP nn_group_norm_(
 
 [[cpp11::register]]
 SEXP nn_instance_norm_(int dims, double eps, bool affine) {
-  return rmlx_wrap_module(std::make_shared<nn::InstanceNorm>(dims, eps, affine));
+  return rmlx_wrap_module(
+      std::make_shared<nn::InstanceNorm>(dims, eps, affine));
 }
 
 [[cpp11::register]]

@@ -83,7 +83,7 @@ class RMSNorm : public UnaryModule {
  * result is scaled by "weight" (ones) and shifted by "bias" (zeros).
  *
  * Like MLX Python, the default grouping puts feature c into group
- * c % num_groups. With pytorch_compatible, group g holds the consecutive
+ * c % num_groups. With pytorch_compatible, group g contains the consecutive
  * features [g * dims / num_groups, (g + 1) * dims / num_groups), as PyTorch
  * groups them. Both groupings use mx::fast::layer_norm, which accumulates in
  * float32. MLX Python 0.32.4 computes the default grouping's statistics in
