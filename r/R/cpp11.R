@@ -200,6 +200,10 @@ nn_linear_ <- function(input_dims, output_dims, bias) {
   .Call(`_Rmlx_nn_linear_`, input_dims, output_dims, bias)
 }
 
+nn_bilinear_ <- function(input1_dims, input2_dims, output_dims, bias) {
+  .Call(`_Rmlx_nn_bilinear_`, input1_dims, input2_dims, output_dims, bias)
+}
+
 nn_identity_ <- function() {
   .Call(`_Rmlx_nn_identity_`)
 }
@@ -224,16 +228,36 @@ nn_batch_norm_ <- function(num_features, eps, momentum, affine, track_running_st
   .Call(`_Rmlx_nn_batch_norm_`, num_features, eps, momentum, affine, track_running_stats)
 }
 
+nn_group_norm_ <- function(num_groups, dims, eps, affine, pytorch_compatible) {
+  .Call(`_Rmlx_nn_group_norm_`, num_groups, dims, eps, affine, pytorch_compatible)
+}
+
+nn_instance_norm_ <- function(dims, eps, affine) {
+  .Call(`_Rmlx_nn_instance_norm_`, dims, eps, affine)
+}
+
+nn_rms_norm_ <- function(dims, eps) {
+  .Call(`_Rmlx_nn_rms_norm_`, dims, eps)
+}
+
 nn_dropout_ <- function(p) {
   .Call(`_Rmlx_nn_dropout_`, p)
 }
 
-nn_activation_layer_ <- function(name, param, approx) {
-  .Call(`_Rmlx_nn_activation_layer_`, name, param, approx)
+nn_activation_layer_ <- function(name, first, second, axis, approx) {
+  .Call(`_Rmlx_nn_activation_layer_`, name, first, second, axis, approx)
 }
 
-nn_activation_ <- function(name, x, param, axis) {
-  .Call(`_Rmlx_nn_activation_`, name, x, param, axis)
+nn_activation_ <- function(name, x, first, second, axis) {
+  .Call(`_Rmlx_nn_activation_`, name, x, first, second, axis)
+}
+
+nn_prelu_layer_ <- function(num_parameters, init) {
+  .Call(`_Rmlx_nn_prelu_layer_`, num_parameters, init)
+}
+
+nn_prelu_ <- function(x, alpha) {
+  .Call(`_Rmlx_nn_prelu_`, x, alpha)
 }
 
 nn_mse_loss_ <- function(predictions, targets, reduction) {

@@ -7,8 +7,9 @@
 
 snake_case <- function(x) {
   # Keep the acronyms whole, so that the class of mlx_relu() is "mlx_relu"
-  # (not "mlx_re_lu"), of mlx_rope() "mlx_rope" and of mlx_alibi()
-  # "mlx_alibi".
+  # (not "mlx_re_lu"), of mlx_prelu() "mlx_prelu", of mlx_rope() "mlx_rope"
+  # and of mlx_alibi() "mlx_alibi".
+  x <- gsub("PReLU", "Prelu", x, fixed = TRUE)
   x <- gsub("ReLU", "Relu", x, fixed = TRUE)
   x <- gsub("RoPE", "Rope", x, fixed = TRUE)
   x <- gsub("ALiBi", "Alibi", x, fixed = TRUE)

@@ -22,6 +22,36 @@ mlx_linear <- function(input_dims, output_dims, bias = TRUE) {
   new_module_object(nn_linear_(input_dims, output_dims, bias))
 }
 
+#' Bilinear layer
+#'
+#' Applies a bilinear map to two inputs, \eqn{y_i = x_2^T W_i x_1 + b_i}.
+#' The weight \eqn{W} has shape `output_dims x input2_dims x input1_dims`,
+#' as in MLX Python; PyTorch's `nn.Bilinear` stores it with the two input
+#' axes swapped. The weight and bias are drawn from \eqn{U(-k, k)} with
+#' \eqn{k = 1 / \sqrt{input1\_dims}}.
+#'
+#' @param input1_dims Size of the first input's last dimension.
+#' @param input2_dims Size of the second input's last dimension.
+#' @param output_dims Size of each output's last dimension.
+#' @param bias If `TRUE` (the default), the layer has a bias.
+#' @section Shape:
+#' Inputs `x1` of shape `(..., input1_dims)` and `x2` of shape
+#' `(..., input2_dims)` with the same leading axes, output
+#' `(..., output_dims)`. Call it as `mlx_forward(layer, x1, x2)`.
+#' @return An MLX module of class `mlx_bilinear`.
+#' @examples
+#' layer <- mlx_bilinear(2, 3, 4)
+#' mlx_forward(layer, matrix(1, 5, 2), matrix(1, 5, 3))
+#' @export
+mlx_bilinear <- function(input1_dims, input2_dims, output_dims, bias = TRUE) {
+  check_count(input1_dims, min = 1)
+  check_count(input2_dims, min = 1)
+  check_count(output_dims, min = 1)
+  check_bool(bias)
+  sync_mlx_seed()
+  new_module_object(nn_bilinear_(input1_dims, input2_dims, output_dims, bias))
+}
+
 #' Identity layer
 #'
 #' Returns its input unchanged.
@@ -121,6 +151,96 @@ mlx_layer_norm <- function(dims, eps = 1e-5, affine = TRUE, bias = TRUE) {
   check_bool(affine)
   check_bool(bias)
   new_module_object(nn_layer_norm_(dims, eps, affine, bias))
+}
+
+#' Group normalization
+#'
+#' Splits the features (the last axis) into `num_groups` groups and
+#' normalizes each group of each sample over its features and every axis
+#' between the first and the last, \eqn{y = (x - E[x]) / \sqrt{Var[x] +
+#' \epsilon} \cdot \gamma + \beta}, with MLX's fused layer-norm kernel.
+#'
+#' As in MLX Python, the default grouping puts feature \eqn{c} (0-based)
+#' into group \eqn{c \bmod num\_groups}; `pytorch_compatible = TRUE` groups
+#' consecutive features instead, as PyTorch's `GroupNorm` does. Statistics
+#' are accumulated in float32 for both. MLX Python 0.32.4 computes the
+#' default grouping's variance in the input's type, so in float16 it
+#' overflows for values above about 256 and the output becomes 0.
+#'
+#' @param num_groups Number of groups; `dims` must be a multiple of it.
+#' @param dims Size of the last axis.
+#' @param eps Added to the variance. Default: `1e-5`.
+#' @param affine If `TRUE` (the default), learn a scale `weight` (ones) and
+#'   a shift `bias` (zeros) per feature.
+#' @param pytorch_compatible If `TRUE`, group consecutive features as
+#'   PyTorch does. Default: `FALSE`.
+#' @section Shape:
+#' Input `(N, ..., dims)` with at least 2 axes; output of the same shape.
+#' @return An MLX module of class `mlx_group_norm`.
+#' @examples
+#' gn <- mlx_group_norm(2, 4)
+#' mlx_forward(gn, array(rnorm(24), c(2, 3, 4)))
+#' @export
+mlx_group_norm <- function(num_groups, dims, eps = 1e-5, affine = TRUE,
+                           pytorch_compatible = FALSE) {
+  check_count(num_groups, min = 1)
+  check_count(dims, min = 1)
+  if (dims %% num_groups != 0) {
+    abort_invalid(
+      "{.arg dims} must be a multiple of {.arg num_groups}.",
+      "You supplied dims = {dims} and num_groups = {num_groups}.",
+      rlang::current_env()
+    )
+  }
+  check_positive(eps)
+  check_bool(affine)
+  check_bool(pytorch_compatible)
+  new_module_object(nn_group_norm_(
+    num_groups, dims, eps, affine, pytorch_compatible
+  ))
+}
+
+#' Instance normalization
+#'
+#' Normalizes each feature (the last axis) of each sample over the axes
+#' between the first and the last, with MLX's fused layer-norm kernel.
+#'
+#' @param dims Size of the last axis.
+#' @param eps Added to the variance. Default: `1e-5`.
+#' @param affine If `TRUE`, learn a scale `weight` (ones) and a shift
+#'   `bias` (zeros) per feature. Default: `FALSE`, as in MLX Python.
+#' @section Shape:
+#' Input `(N, ..., dims)` with at least 3 axes; output of the same shape.
+#' @return An MLX module of class `mlx_instance_norm`.
+#' @examples
+#' inorm <- mlx_instance_norm(4)
+#' mlx_forward(inorm, array(rnorm(24), c(2, 3, 4)))
+#' @export
+mlx_instance_norm <- function(dims, eps = 1e-5, affine = FALSE) {
+  check_count(dims, min = 1)
+  check_positive(eps)
+  check_bool(affine)
+  new_module_object(nn_instance_norm_(dims, eps, affine))
+}
+
+#' Root-mean-square normalization
+#'
+#' Normalizes over the last axis, \eqn{y = x / \sqrt{E[x^2] + \epsilon}
+#' \cdot \gamma}, with MLX's fused kernel, which accumulates in float32.
+#' The scale `weight` starts at ones.
+#'
+#' @param dims Size of the last axis.
+#' @param eps Added to the mean square. Default: `1e-5`.
+#' @section Shape:
+#' Input `(..., dims)`; output of the same shape.
+#' @return An MLX module of class `mlx_rms_norm`.
+#' @examples
+#' mlx_forward(mlx_rms_norm(3), matrix(1:6, 2, 3))
+#' @export
+mlx_rms_norm <- function(dims, eps = 1e-5) {
+  check_count(dims, min = 1)
+  check_positive(eps)
+  new_module_object(nn_rms_norm_(dims, eps))
 }
 
 #' Batch normalization

@@ -358,6 +358,13 @@ extern "C" SEXP _Rmlx_nn_linear_(SEXP input_dims, SEXP output_dims, SEXP bias) {
   END_CPP11
 }
 // layers.cpp
+SEXP nn_bilinear_(int input1_dims, int input2_dims, int output_dims, bool bias);
+extern "C" SEXP _Rmlx_nn_bilinear_(SEXP input1_dims, SEXP input2_dims, SEXP output_dims, SEXP bias) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_bilinear_(cpp11::as_cpp<cpp11::decay_t<int>>(input1_dims), cpp11::as_cpp<cpp11::decay_t<int>>(input2_dims), cpp11::as_cpp<cpp11::decay_t<int>>(output_dims), cpp11::as_cpp<cpp11::decay_t<bool>>(bias)));
+  END_CPP11
+}
+// layers.cpp
 SEXP nn_identity_();
 extern "C" SEXP _Rmlx_nn_identity_() {
   BEGIN_CPP11
@@ -400,6 +407,27 @@ extern "C" SEXP _Rmlx_nn_batch_norm_(SEXP num_features, SEXP eps, SEXP momentum,
   END_CPP11
 }
 // layers.cpp
+SEXP nn_group_norm_(int num_groups, int dims, double eps, bool affine, bool pytorch_compatible);
+extern "C" SEXP _Rmlx_nn_group_norm_(SEXP num_groups, SEXP dims, SEXP eps, SEXP affine, SEXP pytorch_compatible) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_group_norm_(cpp11::as_cpp<cpp11::decay_t<int>>(num_groups), cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<double>>(eps), cpp11::as_cpp<cpp11::decay_t<bool>>(affine), cpp11::as_cpp<cpp11::decay_t<bool>>(pytorch_compatible)));
+  END_CPP11
+}
+// layers.cpp
+SEXP nn_instance_norm_(int dims, double eps, bool affine);
+extern "C" SEXP _Rmlx_nn_instance_norm_(SEXP dims, SEXP eps, SEXP affine) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_instance_norm_(cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<double>>(eps), cpp11::as_cpp<cpp11::decay_t<bool>>(affine)));
+  END_CPP11
+}
+// layers.cpp
+SEXP nn_rms_norm_(int dims, double eps);
+extern "C" SEXP _Rmlx_nn_rms_norm_(SEXP dims, SEXP eps) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_rms_norm_(cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<double>>(eps)));
+  END_CPP11
+}
+// layers.cpp
 SEXP nn_dropout_(double p);
 extern "C" SEXP _Rmlx_nn_dropout_(SEXP p) {
   BEGIN_CPP11
@@ -407,17 +435,31 @@ extern "C" SEXP _Rmlx_nn_dropout_(SEXP p) {
   END_CPP11
 }
 // layers.cpp
-SEXP nn_activation_layer_(std::string name, double param, std::string approx);
-extern "C" SEXP _Rmlx_nn_activation_layer_(SEXP name, SEXP param, SEXP approx) {
+SEXP nn_activation_layer_(std::string name, double first, double second, int axis, std::string approx);
+extern "C" SEXP _Rmlx_nn_activation_layer_(SEXP name, SEXP first, SEXP second, SEXP axis, SEXP approx) {
   BEGIN_CPP11
-    return cpp11::as_sexp(nn_activation_layer_(cpp11::as_cpp<cpp11::decay_t<std::string>>(name), cpp11::as_cpp<cpp11::decay_t<double>>(param), cpp11::as_cpp<cpp11::decay_t<std::string>>(approx)));
+    return cpp11::as_sexp(nn_activation_layer_(cpp11::as_cpp<cpp11::decay_t<std::string>>(name), cpp11::as_cpp<cpp11::decay_t<double>>(first), cpp11::as_cpp<cpp11::decay_t<double>>(second), cpp11::as_cpp<cpp11::decay_t<int>>(axis), cpp11::as_cpp<cpp11::decay_t<std::string>>(approx)));
   END_CPP11
 }
 // layers.cpp
-SEXP nn_activation_(std::string name, SEXP x, double param, int axis);
-extern "C" SEXP _Rmlx_nn_activation_(SEXP name, SEXP x, SEXP param, SEXP axis) {
+SEXP nn_activation_(std::string name, SEXP x, double first, double second, int axis);
+extern "C" SEXP _Rmlx_nn_activation_(SEXP name, SEXP x, SEXP first, SEXP second, SEXP axis) {
   BEGIN_CPP11
-    return cpp11::as_sexp(nn_activation_(cpp11::as_cpp<cpp11::decay_t<std::string>>(name), cpp11::as_cpp<cpp11::decay_t<SEXP>>(x), cpp11::as_cpp<cpp11::decay_t<double>>(param), cpp11::as_cpp<cpp11::decay_t<int>>(axis)));
+    return cpp11::as_sexp(nn_activation_(cpp11::as_cpp<cpp11::decay_t<std::string>>(name), cpp11::as_cpp<cpp11::decay_t<SEXP>>(x), cpp11::as_cpp<cpp11::decay_t<double>>(first), cpp11::as_cpp<cpp11::decay_t<double>>(second), cpp11::as_cpp<cpp11::decay_t<int>>(axis)));
+  END_CPP11
+}
+// layers.cpp
+SEXP nn_prelu_layer_(int num_parameters, double init);
+extern "C" SEXP _Rmlx_nn_prelu_layer_(SEXP num_parameters, SEXP init) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_prelu_layer_(cpp11::as_cpp<cpp11::decay_t<int>>(num_parameters), cpp11::as_cpp<cpp11::decay_t<double>>(init)));
+  END_CPP11
+}
+// layers.cpp
+SEXP nn_prelu_(SEXP x, SEXP alpha);
+extern "C" SEXP _Rmlx_nn_prelu_(SEXP x, SEXP alpha) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_prelu_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(x), cpp11::as_cpp<cpp11::decay_t<SEXP>>(alpha)));
   END_CPP11
 }
 // losses.cpp
@@ -1033,11 +1075,12 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_module_training_",                   (DL_FUNC) &_Rmlx_module_training_,                    1},
     {"_Rmlx_module_type_",                       (DL_FUNC) &_Rmlx_module_type_,                        1},
     {"_Rmlx_module_update_",                     (DL_FUNC) &_Rmlx_module_update_,                      3},
-    {"_Rmlx_nn_activation_",                     (DL_FUNC) &_Rmlx_nn_activation_,                      4},
-    {"_Rmlx_nn_activation_layer_",               (DL_FUNC) &_Rmlx_nn_activation_layer_,                3},
+    {"_Rmlx_nn_activation_",                     (DL_FUNC) &_Rmlx_nn_activation_,                      5},
+    {"_Rmlx_nn_activation_layer_",               (DL_FUNC) &_Rmlx_nn_activation_layer_,                5},
     {"_Rmlx_nn_alibi_",                          (DL_FUNC) &_Rmlx_nn_alibi_,                           0},
     {"_Rmlx_nn_alibi_matrix_",                   (DL_FUNC) &_Rmlx_nn_alibi_matrix_,                    5},
     {"_Rmlx_nn_batch_norm_",                     (DL_FUNC) &_Rmlx_nn_batch_norm_,                      5},
+    {"_Rmlx_nn_bilinear_",                       (DL_FUNC) &_Rmlx_nn_bilinear_,                        4},
     {"_Rmlx_nn_binary_cross_entropy_",           (DL_FUNC) &_Rmlx_nn_binary_cross_entropy_,            5},
     {"_Rmlx_nn_channel_dropout_",                (DL_FUNC) &_Rmlx_nn_channel_dropout_,                 2},
     {"_Rmlx_nn_checkpoint_",                     (DL_FUNC) &_Rmlx_nn_checkpoint_,                      1},
@@ -1054,10 +1097,12 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_nn_fn_upsample_",                    (DL_FUNC) &_Rmlx_nn_fn_upsample_,                     5},
     {"_Rmlx_nn_forward_cached_",                 (DL_FUNC) &_Rmlx_nn_forward_cached_,                  6},
     {"_Rmlx_nn_gaussian_nll_loss_",              (DL_FUNC) &_Rmlx_nn_gaussian_nll_loss_,               6},
+    {"_Rmlx_nn_group_norm_",                     (DL_FUNC) &_Rmlx_nn_group_norm_,                      5},
     {"_Rmlx_nn_gru_",                            (DL_FUNC) &_Rmlx_nn_gru_,                             3},
     {"_Rmlx_nn_hinge_loss_",                     (DL_FUNC) &_Rmlx_nn_hinge_loss_,                      3},
     {"_Rmlx_nn_huber_loss_",                     (DL_FUNC) &_Rmlx_nn_huber_loss_,                      4},
     {"_Rmlx_nn_identity_",                       (DL_FUNC) &_Rmlx_nn_identity_,                        0},
+    {"_Rmlx_nn_instance_norm_",                  (DL_FUNC) &_Rmlx_nn_instance_norm_,                   3},
     {"_Rmlx_nn_kl_div_loss_",                    (DL_FUNC) &_Rmlx_nn_kl_div_loss_,                     4},
     {"_Rmlx_nn_kv_cache_",                       (DL_FUNC) &_Rmlx_nn_kv_cache_,                        0},
     {"_Rmlx_nn_kv_cache_offset_",                (DL_FUNC) &_Rmlx_nn_kv_cache_offset_,                 1},
@@ -1071,6 +1116,9 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_nn_multi_head_attention_",           (DL_FUNC) &_Rmlx_nn_multi_head_attention_,            9},
     {"_Rmlx_nn_nll_loss_",                       (DL_FUNC) &_Rmlx_nn_nll_loss_,                        4},
     {"_Rmlx_nn_pool_",                           (DL_FUNC) &_Rmlx_nn_pool_,                            5},
+    {"_Rmlx_nn_prelu_",                          (DL_FUNC) &_Rmlx_nn_prelu_,                           2},
+    {"_Rmlx_nn_prelu_layer_",                    (DL_FUNC) &_Rmlx_nn_prelu_layer_,                     2},
+    {"_Rmlx_nn_rms_norm_",                       (DL_FUNC) &_Rmlx_nn_rms_norm_,                        2},
     {"_Rmlx_nn_rnn_",                            (DL_FUNC) &_Rmlx_nn_rnn_,                             5},
     {"_Rmlx_nn_rope_",                           (DL_FUNC) &_Rmlx_nn_rope_,                            4},
     {"_Rmlx_nn_sequential_",                     (DL_FUNC) &_Rmlx_nn_sequential_,                      1},

@@ -1,7 +1,9 @@
 // Constructors of the built-in layers and the functional activations.
 #include "rmlx_module.h"
 
+#include <functional>
 #include <limits>
+#include <map>
 
 #include "rmlx/nn/activations.h"
 #include "rmlx/nn/containers.h"
@@ -23,6 +25,16 @@ void random_seed_(double seed) {
 SEXP nn_linear_(int input_dims, int output_dims, bool bias) {
   return rmlx_wrap_module(
       std::make_shared<nn::Linear>(input_dims, output_dims, bias));
+}
+
+[[cpp11::register]]
+SEXP nn_bilinear_(
+    int input1_dims,
+    int input2_dims,
+    int output_dims,
+    bool bias) {
+  return rmlx_wrap_module(std::make_shared<nn::Bilinear>(
+      input1_dims, input2_dims, output_dims, bias));
 }
 
 [[cpp11::register]]
@@ -107,54 +119,188 @@ SEXP nn_batch_norm_(
 }
 
 [[cpp11::register]]
+SEXP nn_group_norm_(
+    int num_groups,
+    int dims,
+    double eps,
+    bool affine,
+    bool pytorch_compatible) {
+  return rmlx_wrap_module(std::make_shared<nn::GroupNorm>(
+      num_groups, dims, eps, affine, pytorch_compatible));
+}
+
+[[cpp11::register]]
+SEXP nn_instance_norm_(int dims, double eps, bool affine) {
+  return rmlx_wrap_module(
+      std::make_shared<nn::InstanceNorm>(dims, eps, affine));
+}
+
+[[cpp11::register]]
+SEXP nn_rms_norm_(int dims, double eps) {
+  return rmlx_wrap_module(std::make_shared<nn::RMSNorm>(dims, eps));
+}
+
+[[cpp11::register]]
 SEXP nn_dropout_(double p) {
   return rmlx_wrap_module(std::make_shared<nn::Dropout>(p));
 }
 
+namespace {
+
+// An activation's options, as the R wrappers pass them: `first` is alpha,
+// lambd, negative_slope, threshold or min_val, `second` is max_val, and
+// `axis` is 0-based or negative.
+struct ActivationOptions {
+  double first;
+  double second;
+  int axis;
+  std::string approx;
+};
+
+using LayerFactory = std::function<nn::ModulePtr(const ActivationOptions&)>;
+using ActivationFunction =
+    std::function<mx::array(const mx::array&, const ActivationOptions&)>;
+
+template <typename Layer>
+LayerFactory plain_layer() {
+  return [](const ActivationOptions&) { return std::make_shared<Layer>(); };
+}
+
+const std::map<std::string, LayerFactory>& activation_layers() {
+  using Options = ActivationOptions;
+  static const std::map<std::string, LayerFactory> layers = {
+      {"relu", plain_layer<nn::ReLU>()},
+      {"relu2", plain_layer<nn::ReLU2>()},
+      {"relu6", plain_layer<nn::ReLU6>()},
+      {"sigmoid", plain_layer<nn::Sigmoid>()},
+      {"tanh", plain_layer<nn::Tanh>()},
+      {"silu", plain_layer<nn::SiLU>()},
+      {"selu", plain_layer<nn::SELU>()},
+      {"log_sigmoid", plain_layer<nn::LogSigmoid>()},
+      {"softmax", plain_layer<nn::Softmax>()},
+      {"softmin", plain_layer<nn::Softmin>()},
+      {"log_softmax", plain_layer<nn::LogSoftmax>()},
+      {"mish", plain_layer<nn::Mish>()},
+      {"softplus", plain_layer<nn::Softplus>()},
+      {"softsign", plain_layer<nn::Softsign>()},
+      {"hardswish", plain_layer<nn::Hardswish>()},
+      {"gelu",
+       [](const Options& o) { return std::make_shared<nn::GELU>(o.approx); }},
+      {"leaky_relu",
+       [](const Options& o) {
+         return std::make_shared<nn::LeakyReLU>(o.first);
+       }},
+      {"elu",
+       [](const Options& o) { return std::make_shared<nn::ELU>(o.first); }},
+      {"celu",
+       [](const Options& o) { return std::make_shared<nn::CELU>(o.first); }},
+      {"glu",
+       [](const Options& o) { return std::make_shared<nn::GLU>(o.axis); }},
+      {"softshrink",
+       [](const Options& o) {
+         return std::make_shared<nn::Softshrink>(o.first);
+       }},
+      {"hard_shrink",
+       [](const Options& o) {
+         return std::make_shared<nn::HardShrink>(o.first);
+       }},
+      {"hard_tanh",
+       [](const Options& o) {
+         return std::make_shared<nn::HardTanh>(o.first, o.second);
+       }},
+      {"step",
+       [](const Options& o) { return std::make_shared<nn::Step>(o.first); }},
+  };
+  return layers;
+}
+
+const std::map<std::string, ActivationFunction>& activation_functions() {
+  using Options = ActivationOptions;
+  using Array = const mx::array&;
+  static const std::map<std::string, ActivationFunction> functions = {
+      {"relu", [](Array x, const Options&) { return nn::relu(x); }},
+      {"relu2", [](Array x, const Options&) { return nn::relu2(x); }},
+      {"relu6", [](Array x, const Options&) { return nn::relu6(x); }},
+      {"gelu", [](Array x, const Options&) { return nn::gelu(x); }},
+      {"gelu_approx",
+       [](Array x, const Options&) { return nn::gelu_approx(x); }},
+      {"gelu_fast_approx",
+       [](Array x, const Options&) { return nn::gelu_fast_approx(x); }},
+      {"sigmoid", [](Array x, const Options&) { return nn::sigmoid(x); }},
+      {"tanh", [](Array x, const Options&) { return mx::tanh(x); }},
+      {"silu", [](Array x, const Options&) { return nn::silu(x); }},
+      {"selu", [](Array x, const Options&) { return nn::selu(x); }},
+      {"log_sigmoid",
+       [](Array x, const Options&) { return nn::log_sigmoid(x); }},
+      {"mish", [](Array x, const Options&) { return nn::mish(x); }},
+      {"softplus", [](Array x, const Options&) { return nn::softplus(x); }},
+      {"softsign", [](Array x, const Options&) { return nn::softsign(x); }},
+      {"hardswish", [](Array x, const Options&) { return nn::hardswish(x); }},
+      {"leaky_relu",
+       [](Array x, const Options& o) { return nn::leaky_relu(x, o.first); }},
+      {"elu", [](Array x, const Options& o) { return nn::elu(x, o.first); }},
+      {"celu", [](Array x, const Options& o) { return nn::celu(x, o.first); }},
+      {"softshrink",
+       [](Array x, const Options& o) { return nn::softshrink(x, o.first); }},
+      {"hard_shrink",
+       [](Array x, const Options& o) { return nn::hard_shrink(x, o.first); }},
+      {"hard_tanh",
+       [](Array x, const Options& o) {
+         return nn::hard_tanh(x, o.first, o.second);
+       }},
+      {"step", [](Array x, const Options& o) { return nn::step(x, o.first); }},
+      {"softmax",
+       [](Array x, const Options& o) { return nn::softmax(x, o.axis); }},
+      {"softmin",
+       [](Array x, const Options& o) { return nn::softmin(x, o.axis); }},
+      {"log_softmax",
+       [](Array x, const Options& o) { return nn::log_softmax(x, o.axis); }},
+      {"glu", [](Array x, const Options& o) { return nn::glu(x, o.axis); }},
+  };
+  return functions;
+}
+
+} // namespace
+
 [[cpp11::register]]
-SEXP nn_activation_layer_(std::string name, double param, std::string approx) {
-  nn::ModulePtr m;
-  if (name == "relu") {
-    m = std::make_shared<nn::ReLU>();
-  } else if (name == "gelu") {
-    m = std::make_shared<nn::GELU>(approx);
-  } else if (name == "sigmoid") {
-    m = std::make_shared<nn::Sigmoid>();
-  } else if (name == "tanh") {
-    m = std::make_shared<nn::Tanh>();
-  } else if (name == "silu") {
-    m = std::make_shared<nn::SiLU>();
-  } else if (name == "leaky_relu") {
-    m = std::make_shared<nn::LeakyReLU>(param);
-  } else if (name == "softmax") {
-    m = std::make_shared<nn::Softmax>();
-  } else {
+SEXP nn_activation_layer_(
+    std::string name,
+    double first,
+    double second,
+    int axis,
+    std::string approx) {
+  const auto& layers = activation_layers();
+  auto found = layers.find(name);
+  if (found == layers.end()) {
     throw std::invalid_argument("Unknown activation layer '" + name + "'.");
   }
-  return rmlx_wrap_module(m);
+  return rmlx_wrap_module(found->second({first, second, axis, approx}));
 }
 
 [[cpp11::register]]
-SEXP nn_activation_(std::string name, SEXP x, double param, int axis) {
+SEXP nn_activation_(
+    std::string name,
+    SEXP x,
+    double first,
+    double second,
+    int axis) {
   const auto& a = rmlx_unwrap_array(x, ("mlx_act_" + name).c_str(), "x");
-  if (name == "relu") {
-    return rmlx_wrap_array(nn::relu(a));
-  } else if (name == "gelu") {
-    return rmlx_wrap_array(nn::gelu(a));
-  } else if (name == "gelu_approx") {
-    return rmlx_wrap_array(nn::gelu_approx(a));
-  } else if (name == "gelu_fast_approx") {
-    return rmlx_wrap_array(nn::gelu_fast_approx(a));
-  } else if (name == "sigmoid") {
-    return rmlx_wrap_array(nn::sigmoid(a));
-  } else if (name == "tanh") {
-    return rmlx_wrap_array(mx::tanh(a));
-  } else if (name == "silu") {
-    return rmlx_wrap_array(nn::silu(a));
-  } else if (name == "leaky_relu") {
-    return rmlx_wrap_array(nn::leaky_relu(a, param));
-  } else if (name == "softmax") {
-    return rmlx_wrap_array(nn::softmax(a, axis));
+  const auto& functions = activation_functions();
+  auto found = functions.find(name);
+  if (found == functions.end()) {
+    throw std::invalid_argument("Unknown activation '" + name + "'.");
   }
-  throw std::invalid_argument("Unknown activation '" + name + "'.");
+  return rmlx_wrap_array(found->second(a, {first, second, axis, ""}));
+}
+
+[[cpp11::register]]
+SEXP nn_prelu_layer_(int num_parameters, double init) {
+  return rmlx_wrap_module(std::make_shared<nn::PReLU>(num_parameters, init));
+}
+
+[[cpp11::register]]
+SEXP nn_prelu_(SEXP x, SEXP alpha) {
+  return rmlx_wrap_array(nn::prelu(
+      rmlx_unwrap_array(x, "mlx_act_prelu", "x"),
+      rmlx_unwrap_array(alpha, "mlx_act_prelu", "alpha")));
 }

@@ -226,3 +226,152 @@ test_that("random_seed works before R's RNG is used", {
   expect_equal(c(mlx_param_values(layer)$bias), c(linear_fx$bias),
                tolerance = 1e-6)
 })
+
+norm_fx <- read_fixture("normalization_more")
+
+set_affine <- function(layer) {
+  mlx_param_set_values(layer, list(weight = norm_fx$weight,
+                                   bias = norm_fx$bias))
+  layer
+}
+
+test_that("group norm matches MLX", {
+  for (compatible in c(FALSE, TRUE)) {
+    suffix <- if (compatible) "_pt" else ""
+    layer <- set_affine(mlx_group_norm(2, 4, pytorch_compatible = compatible))
+    expect_equal(as.array(mlx_forward(layer, norm_fx$x)),
+                 norm_fx[[paste0("gn", suffix)]], tolerance = 1e-5)
+    plain <- mlx_group_norm(2, 4, affine = FALSE,
+                            pytorch_compatible = compatible)
+    expect_length(mlx_parameters(plain), 0)
+    expect_equal(as.array(mlx_forward(plain, norm_fx$x)),
+                 norm_fx[[paste0("gn_no_affine", suffix)]], tolerance = 1e-5)
+    eps <- mlx_group_norm(2, 4, eps = 0.5, pytorch_compatible = compatible)
+    expect_equal(as.array(mlx_forward(eps, norm_fx$x)),
+                 norm_fx[[paste0("gn_eps", suffix)]], tolerance = 1e-5)
+    one <- mlx_group_norm(1, 4, pytorch_compatible = compatible)
+    expect_equal(as.array(mlx_forward(one, norm_fx$x)),
+                 norm_fx[[paste0("gn_one_group", suffix)]], tolerance = 1e-5)
+  }
+})
+
+test_that("group norm pytorch_compatible matches PyTorch", {
+  layer <- set_affine(mlx_group_norm(2, 4, pytorch_compatible = TRUE))
+  expect_equal(as.array(mlx_forward(layer, norm_fx$x)), norm_fx$torch_gn_pt,
+               tolerance = 1e-5)
+})
+
+test_that("group norm float16 does not overflow", {
+  x <- as_mlx(norm_fx$gn_x_big, dtype = "float16")
+  y <- mlx_forward(mlx_group_norm(2, 4, affine = FALSE), x)
+  expect_identical(mlx_dtype(y), "float16")
+  expect_equal(as.array(y), norm_fx$gn_big_f16, tolerance = 1e-2)
+})
+
+test_that("instance norm matches MLX and PyTorch", {
+  expect_equal(as.array(mlx_forward(mlx_instance_norm(4), norm_fx$x)),
+               norm_fx$`in`, tolerance = 1e-5)
+  expect_equal(as.array(mlx_forward(mlx_instance_norm(4, eps = 0.5),
+                                    norm_fx$x)),
+               norm_fx$in_eps, tolerance = 1e-5)
+  affine <- set_affine(mlx_instance_norm(4, affine = TRUE))
+  expect_equal(as.array(mlx_forward(affine, norm_fx$x)), norm_fx$in_affine,
+               tolerance = 1e-5)
+  expect_equal(as.array(mlx_forward(affine, norm_fx$x)),
+               norm_fx$torch_in_affine, tolerance = 1e-5)
+  expect_length(mlx_parameters(mlx_instance_norm(4)), 0)
+})
+
+test_that("rms norm matches MLX and PyTorch", {
+  layer <- mlx_rms_norm(4)
+  expect_equal(c(as.array(mlx_param_values(layer)$weight)), rep(1, 4))
+  mlx_param_set_values(layer, list(weight = norm_fx$weight))
+  expect_equal(as.array(mlx_forward(layer, norm_fx$x)), norm_fx$rms,
+               tolerance = 1e-5)
+  expect_equal(as.array(mlx_forward(layer, norm_fx$x)), norm_fx$torch_rms,
+               tolerance = 1e-5)
+  expect_equal(as.array(mlx_forward(mlx_rms_norm(4, eps = 0.5), norm_fx$x)),
+               norm_fx$rms_eps, tolerance = 1e-5)
+})
+
+test_that("new norms have snake_case classes", {
+  expect_s3_class(mlx_group_norm(2, 4), "mlx_group_norm")
+  expect_s3_class(mlx_instance_norm(4), "mlx_instance_norm")
+  expect_s3_class(mlx_rms_norm(4), "mlx_rms_norm")
+})
+
+test_that("new norms reject invalid options", {
+  expect_error(mlx_group_norm(3, 4), "multiple",
+               class = "rmlx_error_invalid_argument")
+  expect_error(mlx_group_norm(0, 4), "num_groups")
+  expect_error(mlx_group_norm(2, 4, eps = 0), "eps")
+  expect_error(mlx_group_norm(2, 4, pytorch_compatible = NA),
+               "pytorch_compatible")
+  expect_error(mlx_instance_norm(4, affine = "yes"), "affine")
+  expect_error(mlx_rms_norm(0), "dims")
+  expect_error(mlx_rms_norm(4, eps = -1), "eps")
+  expect_error(mlx_forward(mlx_instance_norm(4), matrix(0, 2, 4)),
+               "3 dimensions", class = "rmlx_error_mlx")
+  expect_error(mlx_forward(mlx_rms_norm(4), matrix(0, 2, 3)),
+               "last dimension", class = "rmlx_error_mlx")
+})
+
+test_that("new norm gradients match finite differences", {
+  x <- as_f64(array(sin(seq_len(24) * 1.7), c(2, 3, 4)))
+  layers <- list(
+    group = function() mlx_group_norm(2, 4),
+    group_pt = function() mlx_group_norm(2, 4, pytorch_compatible = TRUE),
+    instance = function() mlx_instance_norm(4, affine = TRUE),
+    rms = function() mlx_rms_norm(4)
+  )
+  for (name in names(layers)) {
+    mlx_random_seed(1)
+    model <- mlx_sequential(mlx_linear(4, 4), layers[[name]]())
+    mlx_set_dtype(model, "float64")
+    loss <- function(model, x) {
+      mlx_sum(mlx_forward(model, x) * as_f64(sine_weights(c(2, 3, 4))))
+    }
+    expect_grad_matches_fd(model, loss, x, h = 1e-3, tolerance = 1e-4,
+                           label = name)
+  }
+})
+
+bilinear_fx <- read_fixture("bilinear")
+
+test_that("bilinear matches MLX and PyTorch", {
+  set.seed(1)
+  layer <- mlx_bilinear(2, 3, 4)
+  expect_identical(dim(mlx_param_values(layer)$weight), c(4L, 3L, 2L))
+  mlx_param_set_values(layer, list(weight = bilinear_fx$weight,
+                                   bias = bilinear_fx$bias))
+  y <- mlx_forward(layer, bilinear_fx$x1, bilinear_fx$x2)
+  expect_equal(as.array(y), bilinear_fx$y, tolerance = 1e-5)
+  expect_equal(as.array(y), bilinear_fx$torch_y, tolerance = 1e-5)
+  no_bias <- mlx_bilinear(2, 3, 4, bias = FALSE)
+  expect_named(mlx_param_values(no_bias), "weight")
+  mlx_param_set_values(no_bias, list(weight = bilinear_fx$no_bias_weight))
+  expect_equal(as.array(mlx_forward(no_bias, bilinear_fx$x1, bilinear_fx$x2)),
+               bilinear_fx$y_no_bias, tolerance = 1e-5)
+  expect_s3_class(layer, "mlx_bilinear")
+})
+
+test_that("bilinear rejects invalid sizes and inputs", {
+  expect_error(mlx_bilinear(0, 3, 4), "input1_dims")
+  expect_error(mlx_bilinear(2, 3, 4, bias = 1), "bias")
+  layer <- mlx_bilinear(2, 3, 4)
+  expect_error(mlx_forward(layer, matrix(0, 5, 2), matrix(0, 4, 3)),
+               "same leading axes", class = "rmlx_error_mlx")
+  expect_error(mlx_forward(layer, matrix(0, 5, 2)))
+})
+
+test_that("bilinear gradients match finite differences", {
+  mlx_random_seed(2)
+  layer <- mlx_bilinear(2, 3, 4)
+  mlx_set_dtype(layer, "float64")
+  x1 <- as_f64(matrix(sin(1:6), 3, 2))
+  x2 <- as_f64(matrix(cos(1:9), 3, 3))
+  loss <- function(model, x1, x2) {
+    mlx_sum(mlx_forward(model, x1, x2) * as_f64(sine_weights(c(3, 4))))
+  }
+  expect_grad_matches_fd(layer, loss, x1, x2, h = 1e-3, tolerance = 1e-4)
+})
