@@ -18,10 +18,11 @@ std::string environment_value(const char* name) {
 }
 
 void check_backend(const std::string& backend) {
-  if (backend != "any" && backend != "ring" && backend != "mpi") {
+  if (backend != "any" && backend != "ring" && backend != "mpi" &&
+      backend != "nccl") {
     std::ostringstream msg;
-    msg << "[distributed::init] backend must be \"any\", \"ring\" or \"mpi\", "
-        << "but is \"" << backend << "\".";
+    msg << "[distributed::init] backend must be \"any\", \"ring\", \"mpi\" "
+        << "or \"nccl\", but is \"" << backend << "\".";
     throw std::invalid_argument(msg.str());
   }
 }

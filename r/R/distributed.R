@@ -33,8 +33,8 @@ default_join_timeout <- function() {
 #' is not supported.
 #'
 #' @param backend `"any"` (the default: the ring backend when configured,
-#'   then MPI), `"ring"` or `"mpi"`. The CPU build of MLX 0.32.4 on Linux
-#'   contains only the ring backend.
+#'   then MPI), `"ring"`, `"mpi"` or `"nccl"` (CUDA builds of MLX only).
+#'   The CPU build of MLX 0.32.4 on Linux contains only the ring backend.
 #' @param strict If `TRUE`, raise an error when no backend can start instead
 #'   of returning a group of size 1. Default: `FALSE`.
 #' @param timeout Seconds to wait for the other ranks to join; `0` waits as
@@ -48,7 +48,7 @@ default_join_timeout <- function() {
 #' mlx_group_rank(group)
 #' mlx_group_size(group)
 #' @export
-mlx_distributed_init <- function(backend = c("any", "ring", "mpi"),
+mlx_distributed_init <- function(backend = c("any", "ring", "mpi", "nccl"),
                                  strict = FALSE,
                                  timeout = default_join_timeout()) {
   backend <- rlang::arg_match(backend)
@@ -78,14 +78,14 @@ mlx_distributed_init <- function(backend = c("any", "ring", "mpi"),
 
 #' Distributed backends available to MLX
 #'
-#' @param backend `"any"`, `"ring"` or `"mpi"`.
+#' @param backend `"any"`, `"ring"`, `"mpi"` or `"nccl"`.
 #' @return `TRUE` when this build of MLX contains the backend (for `"any"`:
 #'   at least one backend). A backend that is available still needs its
 #'   configuration, such as a host file, to start.
 #' @examples
 #' mlx_distributed_available("ring")
 #' @export
-mlx_distributed_available <- function(backend = c("any", "ring", "mpi")) {
+mlx_distributed_available <- function(backend = c("any", "ring", "mpi", "nccl")) {
   backend <- rlang::arg_match(backend)
   distributed_available_(backend)
 }

@@ -24,9 +24,9 @@ constexpr int64_t default_all_reduce_size = int64_t{32} * 1024 * 1024;
 
 /**
  * Joins the group of all processes of a distributed run and returns it, like
- * mx::distributed::init. `backend` is "any", "ring" or "mpi". "any" tries the
- * ring backend (configured by the MLX_RANK and MLX_HOSTFILE environment
- * variables), then MPI. When no backend can start, a non-strict call returns
+ * mx::distributed::init. `backend` is "any", "ring", "mpi" or "nccl" (CUDA
+ * builds of MLX only). "any" tries the ring backend (configured by the
+ * MLX_RANK and MLX_HOSTFILE environment variables), then MPI. When no backend can start, a non-strict call returns
  * a group of size 1 in which the collective operations return their input,
  * and a strict call throws std::runtime_error.
  *
