@@ -3,16 +3,23 @@
 #
 # Usage: Rscript examples/fashion_mnist.R [--model cnn|mlp] [--epochs N]
 #          [--batch-size N] [--learning-rate X] [--no-compile] [--out FILE]
-#          [--seed N]
+#          [--seed N] [--procs N]
 # The CNN (two convolution and max-pooling blocks, then a 3136-128-10 head)
 # is the default and trains for 5 epochs; the MLP (784-256-128-10) trains
 # for 10 and takes about a second per epoch.
+#
+# Data parallel: --procs N starts N processes of this script on this
+# machine with mlx_launch_local(). Each takes its share of every global
+# batch of --batch-size rows, the gradients are averaged over the
+# processes each step, and rank 0 prints the progress and saves the
+# weights. Started by MLX Python's mlx.launch (MLX_RANK set), the script
+# joins that run in the same way.
 suppressPackageStartupMessages(library(Rmlx))
 
 parse_args <- function(args) {
   opts <- list(
     model = "cnn", epochs = NULL, batch_size = 128L, learning_rate = 1e-3,
-    compile = TRUE, out = NULL, seed = 1L
+    compile = TRUE, out = NULL, seed = 1L, procs = 1L
   )
   i <- 1
   while (i <= length(args)) {
@@ -25,6 +32,7 @@ parse_args <- function(args) {
       "--learning-rate" = opts$learning_rate <- as.numeric(value),
       "--out" = opts$out <- value,
       "--seed" = opts$seed <- as.integer(value),
+      "--procs" = opts$procs <- as.integer(value),
       "--no-compile" = {
         opts$compile <- FALSE
         i <- i - 1
@@ -42,7 +50,22 @@ parse_args <- function(args) {
   opts
 }
 
-opts <- parse_args(commandArgs(trailingOnly = TRUE))
+args <- commandArgs(trailingOnly = TRUE)
+opts <- parse_args(args)
+
+# With --procs N, this process only starts the N ranks and waits for them.
+if (opts$procs > 1 && !nzchar(Sys.getenv("MLX_RANK"))) {
+  script <- sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE))
+  procs_at <- which(args == "--procs")
+  mlx_launch_local(script, n = opts$procs, args = args[-c(procs_at, procs_at + 1)])
+  quit(save = "no")
+}
+
+group <- mlx_distributed_init()
+rank <- mlx_group_rank(group)
+size <- mlx_group_size(group)
+# Only rank 0 prints.
+say <- function(...) if (rank == 0) cat(...)
 set.seed(opts$seed)
 
 data <- mlx_fashion_mnist(flatten = opts$model == "mlp")
@@ -50,10 +73,14 @@ x_train <- as_mlx(data$train$x)
 y_train <- as_mlx(as.integer(data$train$y))
 x_test <- as_mlx(data$test$x)
 y_test <- as.integer(data$test$y)
-cat(sprintf(
+say(sprintf(
   "Fashion-MNIST: %d training and %d test images, %d classes\n",
   nrow(data$train$x), length(y_test), nlevels(data$train$y)
 ))
+if (size > 1) {
+  say(sprintf("%d processes, %d images of each batch of %d per process\n",
+              size, opts$batch_size %/% size, opts$batch_size))
+}
 
 # The CNN's layers and forward pass are written in R: images are
 # (N, 28, 28, 1), channels last as MLX expects.
@@ -82,13 +109,14 @@ model <- if (opts$model == "cnn") {
     mlx_linear(128, 10)
   )
 }
-print(model)
+if (rank == 0) print(model)
 
 loss_fn <- function(model, x, y) {
   mlx_cross_entropy(mlx_forward(model, x), y, reduction = "mean")
 }
 optimizer <- mlx_optimizer_adam(learning_rate = opts$learning_rate)
-step <- mlx_train_step(model, optimizer, loss_fn, compile = opts$compile)
+step <- mlx_train_step(model, optimizer, loss_fn, compile = opts$compile,
+                       group = group)
 
 # Test accuracy in chunks of 1,000 images, which bounds the memory of the
 # CNN's activations.
@@ -103,23 +131,37 @@ accuracy <- function() {
   mean(predicted == y_test)
 }
 
+# The progress bar only in a single process: a launched rank's output is a
+# pipe, where the bar would print a line per update.
+show_bar <- size == 1
+
 for (epoch in seq_len(opts$epochs)) {
   started <- Sys.time()
-  batches <- mlx_batches(x_train, y_train, batch_size = opts$batch_size)
+  batches <- mlx_batches(x_train, y_train, batch_size = opts$batch_size,
+                         group = group)
   total <- as_mlx(0)
-  cli::cli_progress_bar(sprintf("epoch %d", epoch), total = length(batches))
+  if (show_bar) {
+    cli::cli_progress_bar(sprintf("epoch %d", epoch), total = length(batches))
+  }
   for (batch in batches) {
     total <- total + step(batch[[1]], batch[[2]])
-    cli::cli_progress_update()
+    if (show_bar) cli::cli_progress_update()
   }
-  cli::cli_progress_done()
+  if (show_bar) cli::cli_progress_done()
+  # The mean of the ranks' mean losses is the mean loss of the global batches.
+  total <- mlx_all_sum(total, group) / size
+  train_loss <- as.numeric(total) / length(batches)
   seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))
-  cat(sprintf(
-    "epoch %2d  train loss %.4f  test accuracy %.4f  (%.1f s)\n",
-    epoch, as.numeric(total) / length(batches), accuracy(), seconds
-  ))
+  if (rank == 0) {
+    cat(sprintf(
+      "epoch %2d  train loss %.4f  test accuracy %.4f  (%.1f s)\n",
+      epoch, train_loss, accuracy(), seconds
+    ))
+  }
 }
 
-dir.create(dirname(opts$out), showWarnings = FALSE, recursive = TRUE)
-mlx_save_weights(model, opts$out)
-cat(sprintf("final test accuracy %.4f; weights saved to %s\n", accuracy(), opts$out))
+if (rank == 0) {
+  dir.create(dirname(opts$out), showWarnings = FALSE, recursive = TRUE)
+  mlx_save_weights(model, opts$out)
+  cat(sprintf("final test accuracy %.4f; weights saved to %s\n", accuracy(), opts$out))
+}

@@ -180,6 +180,46 @@ mlx_batches_ <- function(inputs, order, batch_size, drop_last) {
   .Call(`_Rmlx_mlx_batches_`, inputs, order, batch_size, drop_last)
 }
 
+distributed_available_ <- function(backend) {
+  .Call(`_Rmlx_distributed_available_`, backend)
+}
+
+distributed_init_ <- function(backend, strict, timeout) {
+  .Call(`_Rmlx_distributed_init_`, backend, strict, timeout)
+}
+
+group_rank_ <- function(group) {
+  .Call(`_Rmlx_group_rank_`, group)
+}
+
+group_size_ <- function(group) {
+  .Call(`_Rmlx_group_size_`, group)
+}
+
+all_sum_ <- function(x, group) {
+  .Call(`_Rmlx_all_sum_`, x, group)
+}
+
+all_gather_ <- function(x, group) {
+  .Call(`_Rmlx_all_gather_`, x, group)
+}
+
+send_ <- function(x, dst, group) {
+  invisible(.Call(`_Rmlx_send_`, x, dst, group))
+}
+
+recv_like_ <- function(like, src, group) {
+  .Call(`_Rmlx_recv_like_`, like, src, group)
+}
+
+average_gradients_ <- function(grads, group, all_reduce_size) {
+  .Call(`_Rmlx_average_gradients_`, grads, group, all_reduce_size)
+}
+
+free_loopback_ports_ <- function(n) {
+  .Call(`_Rmlx_free_loopback_ports_`, n)
+}
+
 mlx_enable_malloc_reuse_ <- function(max_block_mb) {
   .Call(`_Rmlx_mlx_enable_malloc_reuse_`, max_block_mb)
 }
@@ -516,8 +556,8 @@ value_and_grad_ <- function(module, fn, args) {
   .Call(`_Rmlx_value_and_grad_`, module, fn, args)
 }
 
-train_step_new_ <- function(module, opt, fn, compile) {
-  .Call(`_Rmlx_train_step_new_`, module, opt, fn, compile)
+train_step_new_ <- function(module, opt, fn, compile, group, all_reduce_size) {
+  .Call(`_Rmlx_train_step_new_`, module, opt, fn, compile, group, all_reduce_size)
 }
 
 train_step_call_ <- function(step, batch, evaluate) {

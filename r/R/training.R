@@ -74,6 +74,17 @@ mlx_value_and_grad <- function(module, fn) {
 #'   through `...`: arrays captured from the enclosing environment are
 #'   frozen into the compiled step.
 #' @param compile If `TRUE` (the default), compile the step.
+#' @param group For data-parallel training: a group from
+#'   [mlx_distributed_init()], or `NULL` (the default) for none. With a
+#'   group of more than one process, each step averages the gradients over
+#'   the group with [mlx_average_gradients()] before the update, so every
+#'   process ends each step with the same parameters (when they started
+#'   with the same ones, e.g. from the same [set.seed()]). Every process
+#'   must then run the same number of steps on batches of the same shapes;
+#'   [mlx_batches()] with `group` makes them. The returned loss is this
+#'   process's own.
+#' @param all_reduce_size Bytes per gradient reduction; see
+#'   [mlx_average_gradients()]. Default: 32 MiB.
 #' @section Labels:
 #' The step converts its R arguments to MLX arrays before `fn` sees them
 #' (a factor becomes its 1-based codes), so the range checks that
@@ -93,13 +104,19 @@ mlx_value_and_grad <- function(module, fn) {
 #' y <- as_mlx(matrix(0, 4, 1))
 #' for (i in 1:3) print(as.numeric(step(x, y)))
 #' @export
-mlx_train_step <- function(module, optimizer, fn, compile = TRUE) {
+mlx_train_step <- function(module, optimizer, fn, compile = TRUE,
+                           group = NULL, all_reduce_size = 32 * 1024^2) {
   check_module(module)
   check_optimizer(optimizer)
   check_loss_fn(fn)
   check_bool(compile)
+  if (!is.null(group)) {
+    group <- check_group(group)
+  }
+  check_number(all_reduce_size)
   sync_mlx_seed()
-  ptr <- train_step_new_(module, optimizer$ptr, fn, compile)
+  ptr <- train_step_new_(module, optimizer$ptr, fn, compile, group$ptr,
+                         all_reduce_size)
   step <- function(...) {
     batch <- lapply(list(...), as_batch_array)
     out <- with_cpp_errors(train_step_call_(ptr, batch, TRUE))

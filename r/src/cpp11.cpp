@@ -321,6 +321,77 @@ extern "C" SEXP _Rmlx_mlx_batches_(SEXP inputs, SEXP order, SEXP batch_size, SEX
     return cpp11::as_sexp(mlx_batches_(cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(inputs), cpp11::as_cpp<cpp11::decay_t<cpp11::integers>>(order), cpp11::as_cpp<cpp11::decay_t<int>>(batch_size), cpp11::as_cpp<cpp11::decay_t<bool>>(drop_last)));
   END_CPP11
 }
+// distributed.cpp
+bool distributed_available_(std::string backend);
+extern "C" SEXP _Rmlx_distributed_available_(SEXP backend) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(distributed_available_(cpp11::as_cpp<cpp11::decay_t<std::string>>(backend)));
+  END_CPP11
+}
+// distributed.cpp
+SEXP distributed_init_(std::string backend, bool strict, double timeout);
+extern "C" SEXP _Rmlx_distributed_init_(SEXP backend, SEXP strict, SEXP timeout) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(distributed_init_(cpp11::as_cpp<cpp11::decay_t<std::string>>(backend), cpp11::as_cpp<cpp11::decay_t<bool>>(strict), cpp11::as_cpp<cpp11::decay_t<double>>(timeout)));
+  END_CPP11
+}
+// distributed.cpp
+int group_rank_(SEXP group);
+extern "C" SEXP _Rmlx_group_rank_(SEXP group) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(group_rank_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(group)));
+  END_CPP11
+}
+// distributed.cpp
+int group_size_(SEXP group);
+extern "C" SEXP _Rmlx_group_size_(SEXP group) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(group_size_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(group)));
+  END_CPP11
+}
+// distributed.cpp
+SEXP all_sum_(SEXP x, SEXP group);
+extern "C" SEXP _Rmlx_all_sum_(SEXP x, SEXP group) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(all_sum_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(x), cpp11::as_cpp<cpp11::decay_t<SEXP>>(group)));
+  END_CPP11
+}
+// distributed.cpp
+SEXP all_gather_(SEXP x, SEXP group);
+extern "C" SEXP _Rmlx_all_gather_(SEXP x, SEXP group) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(all_gather_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(x), cpp11::as_cpp<cpp11::decay_t<SEXP>>(group)));
+  END_CPP11
+}
+// distributed.cpp
+void send_(SEXP x, int dst, SEXP group);
+extern "C" SEXP _Rmlx_send_(SEXP x, SEXP dst, SEXP group) {
+  BEGIN_CPP11
+    send_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(x), cpp11::as_cpp<cpp11::decay_t<int>>(dst), cpp11::as_cpp<cpp11::decay_t<SEXP>>(group));
+    return R_NilValue;
+  END_CPP11
+}
+// distributed.cpp
+SEXP recv_like_(SEXP like, int src, SEXP group);
+extern "C" SEXP _Rmlx_recv_like_(SEXP like, SEXP src, SEXP group) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(recv_like_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(like), cpp11::as_cpp<cpp11::decay_t<int>>(src), cpp11::as_cpp<cpp11::decay_t<SEXP>>(group)));
+  END_CPP11
+}
+// distributed.cpp
+cpp11::list average_gradients_(cpp11::list grads, SEXP group, double all_reduce_size);
+extern "C" SEXP _Rmlx_average_gradients_(SEXP grads, SEXP group, SEXP all_reduce_size) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(average_gradients_(cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(grads), cpp11::as_cpp<cpp11::decay_t<SEXP>>(group), cpp11::as_cpp<cpp11::decay_t<double>>(all_reduce_size)));
+  END_CPP11
+}
+// distributed.cpp
+cpp11::integers free_loopback_ports_(int n);
+extern "C" SEXP _Rmlx_free_loopback_ports_(SEXP n) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(free_loopback_ports_(cpp11::as_cpp<cpp11::decay_t<int>>(n)));
+  END_CPP11
+}
 // kernels.cpp
 bool mlx_enable_malloc_reuse_(double max_block_mb);
 extern "C" SEXP _Rmlx_mlx_enable_malloc_reuse_(SEXP max_block_mb) {
@@ -927,10 +998,10 @@ extern "C" SEXP _Rmlx_value_and_grad_(SEXP module, SEXP fn, SEXP args) {
   END_CPP11
 }
 // optimizers.cpp
-SEXP train_step_new_(SEXP module, SEXP opt, SEXP fn, bool compile);
-extern "C" SEXP _Rmlx_train_step_new_(SEXP module, SEXP opt, SEXP fn, SEXP compile) {
+SEXP train_step_new_(SEXP module, SEXP opt, SEXP fn, bool compile, SEXP group, double all_reduce_size);
+extern "C" SEXP _Rmlx_train_step_new_(SEXP module, SEXP opt, SEXP fn, SEXP compile, SEXP group, SEXP all_reduce_size) {
   BEGIN_CPP11
-    return cpp11::as_sexp(train_step_new_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(module), cpp11::as_cpp<cpp11::decay_t<SEXP>>(opt), cpp11::as_cpp<cpp11::decay_t<SEXP>>(fn), cpp11::as_cpp<cpp11::decay_t<bool>>(compile)));
+    return cpp11::as_sexp(train_step_new_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(module), cpp11::as_cpp<cpp11::decay_t<SEXP>>(opt), cpp11::as_cpp<cpp11::decay_t<SEXP>>(fn), cpp11::as_cpp<cpp11::decay_t<bool>>(compile), cpp11::as_cpp<cpp11::decay_t<SEXP>>(group), cpp11::as_cpp<cpp11::decay_t<double>>(all_reduce_size)));
   END_CPP11
 }
 // optimizers.cpp
@@ -1013,10 +1084,18 @@ extern "C" SEXP _Rmlx_nn_stacked_recurrent_(SEXP kind, SEXP input_size, SEXP hid
 
 extern "C" {
 static const R_CallMethodDef CallEntries[] = {
+    {"_Rmlx_all_gather_",                        (DL_FUNC) &_Rmlx_all_gather_,                         2},
+    {"_Rmlx_all_sum_",                           (DL_FUNC) &_Rmlx_all_sum_,                            2},
     {"_Rmlx_as_mlx_",                            (DL_FUNC) &_Rmlx_as_mlx_,                             4},
     {"_Rmlx_as_r_",                              (DL_FUNC) &_Rmlx_as_r_,                               1},
+    {"_Rmlx_average_gradients_",                 (DL_FUNC) &_Rmlx_average_gradients_,                  3},
     {"_Rmlx_clip_grad_norm_",                    (DL_FUNC) &_Rmlx_clip_grad_norm_,                     2},
+    {"_Rmlx_distributed_available_",             (DL_FUNC) &_Rmlx_distributed_available_,              1},
+    {"_Rmlx_distributed_init_",                  (DL_FUNC) &_Rmlx_distributed_init_,                   3},
+    {"_Rmlx_free_loopback_ports_",               (DL_FUNC) &_Rmlx_free_loopback_ports_,                1},
     {"_Rmlx_function_module_new_",               (DL_FUNC) &_Rmlx_function_module_new_,                4},
+    {"_Rmlx_group_rank_",                        (DL_FUNC) &_Rmlx_group_rank_,                         1},
+    {"_Rmlx_group_size_",                        (DL_FUNC) &_Rmlx_group_size_,                         1},
     {"_Rmlx_init_array_",                        (DL_FUNC) &_Rmlx_init_array_,                         4},
     {"_Rmlx_load_safetensors_",                  (DL_FUNC) &_Rmlx_load_safetensors_,                   1},
     {"_Rmlx_mlx_active_memory_",                 (DL_FUNC) &_Rmlx_mlx_active_memory_,                  0},
@@ -1149,10 +1228,12 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_optimizer_type_",                    (DL_FUNC) &_Rmlx_optimizer_type_,                     1},
     {"_Rmlx_optimizer_update_",                  (DL_FUNC) &_Rmlx_optimizer_update_,                   3},
     {"_Rmlx_random_seed_",                       (DL_FUNC) &_Rmlx_random_seed_,                        1},
+    {"_Rmlx_recv_like_",                         (DL_FUNC) &_Rmlx_recv_like_,                          3},
     {"_Rmlx_save_safetensors_",                  (DL_FUNC) &_Rmlx_save_safetensors_,                   2},
     {"_Rmlx_schedule_values_",                   (DL_FUNC) &_Rmlx_schedule_values_,                    2},
+    {"_Rmlx_send_",                              (DL_FUNC) &_Rmlx_send_,                               3},
     {"_Rmlx_train_step_call_",                   (DL_FUNC) &_Rmlx_train_step_call_,                    3},
-    {"_Rmlx_train_step_new_",                    (DL_FUNC) &_Rmlx_train_step_new_,                     4},
+    {"_Rmlx_train_step_new_",                    (DL_FUNC) &_Rmlx_train_step_new_,                     6},
     {"_Rmlx_value_and_grad_",                    (DL_FUNC) &_Rmlx_value_and_grad_,                     3},
     {NULL, NULL, 0}
 };

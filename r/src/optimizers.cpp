@@ -1,4 +1,5 @@
 // Bindings for the optimizers, value_and_grad and the training step.
+#include "rmlx_distributed.h"
 #include "rmlx_module.h"
 
 #include "rmlx/nn/checkpoint.h"
@@ -373,15 +374,23 @@ cpp11::list value_and_grad_(SEXP module, SEXP fn, cpp11::list args) {
 // The step's external pointer protects list(module, optimizer, loss
 // function), the R objects its callback uses.
 [[cpp11::register]]
-SEXP train_step_new_(SEXP module, SEXP opt, SEXP fn, bool compile) {
+SEXP train_step_new_(
+    SEXP module,
+    SEXP opt,
+    SEXP fn,
+    bool compile,
+    SEXP group,
+    double all_reduce_size) {
   auto& m = rmlx_unwrap_module(module, "mlx_train_step", "module");
+  auto members = rmlx_parse_group(group, "mlx_train_step");
   auto& o = unwrap_optimizer(opt, "mlx_train_step");
   auto loss = [module, fn](const std::vector<mx::array>& batch) {
     return call_r_loss(fn, module, rmlx_wrap_arrays(batch));
   };
   auto* heap = new std::shared_ptr<nn::TrainStep>(
-      std::make_shared<nn::TrainStep>(m, o, loss, compile));
-  cpp11::writable::list owners({module, opt, fn});
+      std::make_shared<nn::TrainStep>(
+          m, o, loss, compile, members, static_cast<int64_t>(all_reduce_size)));
+  cpp11::writable::list owners({module, opt, fn, group});
   SEXP ptr = PROTECT(R_MakeExternalPtr(heap, train_step_tag(), owners));
   R_RegisterCFinalizerEx(ptr, finalize_handle<nn::TrainStep>, TRUE);
   UNPROTECT(1);

@@ -4,6 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "rmlx/distributed.h"
 #include "rmlx/random.h"
 
 namespace rmlx::nn {
@@ -121,11 +122,15 @@ TrainStep::TrainStep(
     ModulePtr model,
     std::shared_ptr<optimizers::Optimizer> optimizer,
     LossFn loss_fn,
-    bool compile)
+    bool compile,
+    std::optional<mx::distributed::Group> group,
+    int64_t all_reduce_size)
     : model_(std::move(model)),
       optimizer_(std::move(optimizer)),
       loss_fn_(std::move(loss_fn)),
       compile_(compile),
+      group_(std::move(group)),
+      all_reduce_size_(all_reduce_size),
       key_(random::next_key()) {
   if (!model_) {
     throw std::invalid_argument("[TrainStep] The model is null.");
@@ -201,6 +206,9 @@ std::vector<mx::array> TrainStep::run(
     random::KeyScope scope(key);
     std::tie(loss_outputs, grads) = value_and_grad(*model_, loss_fn_)(batch);
     next_key = scope.key();
+  }
+  if (group_ && group_->size() > 1) {
+    grads = distributed::average_gradients(grads, group_, all_reduce_size_);
   }
   model_->update(optimizer_->apply_gradients(grads, model_->parameters()));
 

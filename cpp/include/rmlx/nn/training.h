@@ -3,6 +3,7 @@
 // mx::compile'd function.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -66,12 +67,20 @@ class TrainStep {
   /**
    * Creates the step. The PRNG key for layers such as dropout is drawn from
    * rmlx::random::next_key() here, so seeding MLX first reproduces a run.
+   *
+   * With a `group` of more than one process the step is data parallel: the
+   * gradients are averaged over the group with
+   * distributed::average_gradients(grads, group, all_reduce_size) before
+   * the update. Every process must then run the same number of steps, on
+   * batches of the same shapes, because each step waits for all of them.
    */
   TrainStep(
       ModulePtr model,
       std::shared_ptr<optimizers::Optimizer> optimizer,
       LossFn loss_fn,
-      bool compile = true);
+      bool compile = true,
+      std::optional<mx::distributed::Group> group = std::nullopt,
+      int64_t all_reduce_size = int64_t{32} * 1024 * 1024);
 
   TrainStep(const TrainStep&) = delete;
   TrainStep& operator=(const TrainStep&) = delete;
@@ -138,6 +147,8 @@ class TrainStep {
   std::shared_ptr<optimizers::Optimizer> optimizer_;
   LossFn loss_fn_;
   bool compile_;
+  std::optional<mx::distributed::Group> group_;
+  int64_t all_reduce_size_;
   mx::array key_;
   std::optional<Layout> layout_;
   StepFn step_fn_;
