@@ -2,7 +2,11 @@
 #'
 #' On the CPU, Rmlx computes float32 convolutions with one group as an
 #' unfold of the input windows plus one matrix product (grouped ones with
-#' at least eight output channels per group as one product per group),
+#' at least eight output channels per group as one product per group; 2-D
+#' 3x3 kernels at stride 1 with at least eight input and output channels by
+#' Winograd's F(2x2, 3x3) algorithm, which needs 2.25 times fewer
+#' multiplications, unless the environment variable `RMLX_WINOGRAD` is
+#' `"0"`),
 #' transposed convolutions as a matrix product plus a fold, pooling with
 #' its own kernels, and each step of [mlx_lstm()] and [mlx_gru()] (also
 #' inside the stacked layers) as one fused kernel with vectorized sigmoid

@@ -26,8 +26,12 @@ namespace rmlx::nn {
  * On the CPU, for float32 x and weight and groups 1, it runs as unfold()
  * and one matrix product: the same values up to float32 rounding, but a
  * gradient several times faster than mx::conv_general's on MLX 0.32.4's CPU
- * backend. Otherwise, and for every input that mx::conv_general rejects, it
- * calls mx::conv_general, so its errors are MLX's.
+ * backend. A 2-D 3x3 kernel at stride 1 and dilation 1 with at least 8
+ * input and 8 output channels takes Winograd's F(2x2, 3x3) instead, which
+ * needs 2.25x fewer multiplications (setting the environment variable
+ * RMLX_WINOGRAD to 0 turns that path off). Otherwise, and for every input
+ * that mx::conv_general rejects, it calls mx::conv_general, so its errors
+ * are MLX's.
  */
 mx::array conv(
     const mx::array& x,

@@ -5,7 +5,8 @@ namespace rmlx::nn {
 
 /**
  * Sets whether layers use this library's own CPU kernels where they apply:
- * convolution as unfold() plus a matrix product, the pooling kernels and
+ * convolution as unfold() plus a matrix product or by Winograd's
+ * F(2x2, 3x3) for 3x3 kernels, the pooling kernels and
  * the fused LSTM and GRU steps (recurrent_cell.h).
  * The default is true. With false every layer composes MLX operations as
  * MLX Python does, which tests and benchmarks use to compare the two. The
