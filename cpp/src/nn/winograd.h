@@ -1,6 +1,5 @@
 // Two-dimensional 3x3 convolution by Winograd's minimal filtering
-// algorithm F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for
-// Convolutional Neural Networks", 2015). Each 2x2 block of output comes
+// algorithm F(2x2, 3x3). Each 2x2 block of output comes
 // from a 4x4 tile of input through 16 element-wise products in a transformed
 // space instead of 36, so the matrix products of a layer need 2.25x fewer
 // multiplications than unfold plus one product.
@@ -15,10 +14,10 @@ namespace rmlx::nn::detail {
 namespace mx = mlx::core;
 
 /**
- * True when winograd_conv2d() computes conv() of these arguments: float32
- * inputs on the CPU with the custom kernels enabled, (N, H, W, C) input,
- * (O, 3, 3, C) weight, stride 1, dilation 1, one group, and enough channels
- * on both sides for the transforms to pay off.
+ * True when winograd_conv2d() computes conv() of these arguments. That
+ * needs float32 inputs on the CPU with the custom kernels enabled, an
+ * (N, H, W, C) input and (O, 3, 3, C) weight, stride 1, dilation 1 and one
+ * group, and enough channels on both sides for the transforms to pay off.
  */
 bool winograd_applies(
     const mx::array& x,
