@@ -11,10 +11,17 @@ sync_mlx_seed <- function() {
   # `synced` is unset until MLX is first seeded, from R or by
   # mlx_random_seed(); the latter may run before R's RNG has a state.
   if (!isTRUE(rng_state$synced) || !identical(current, rng_state$last)) {
-    random_seed_(sample.int(.Machine$integer.max, 1L))
-    rng_state$last <- get0(".Random.seed", envir = globalenv(), inherits = FALSE)
-    rng_state$synced <- TRUE
+    reseed_mlx_from_r()
   }
+  invisible()
+}
+
+# Seeds MLX with a number drawn from R's RNG, so MLX's state after this
+# depends only on R's state before it; checkpoints rely on that.
+reseed_mlx_from_r <- function() {
+  random_seed_(sample.int(.Machine$integer.max, 1L))
+  rng_state$last <- get0(".Random.seed", envir = globalenv(), inherits = FALSE)
+  rng_state$synced <- TRUE
   invisible()
 }
 
