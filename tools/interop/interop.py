@@ -15,6 +15,16 @@ same parameter names and shapes. Subcommands:
     torch-linear SEED WEIGHTS DATA
         Save a torch.nn.Linear(6, 3) state_dict with safetensors.torch, and
         write an input "x" with the layer's output "y" to DATA.
+    layers-export DIR SEED
+        For every entry of LAYERS and both weights formats, build the layer
+        from SEED, save its weights to DIR/<name>.safetensors and
+        DIR/<name>.npz, and write an input "x" with the evaluation-mode
+        output "y" to DIR/<name>_data.safetensors.
+    layers-forward DIR
+        For every DIR/<name>.<format> weights file that has an input
+        DIR/<name>_input.safetensors, build the layer, load the weights with
+        strict=True, and write the evaluation-mode output "y" to
+        DIR/<name>_<format>_output.safetensors.
 
 Run with the project's virtual environment, for example:
 
@@ -22,6 +32,7 @@ Run with the project's virtual environment, for example:
 """
 
 import argparse
+import os
 import sys
 
 import mlx.core as mx
@@ -68,6 +79,106 @@ def build_model(name):
     if name == "custom":
         return Outer()
     raise ValueError(f"unknown model {name!r}: expected mlp, embedding or custom")
+
+
+# Every layer type of Rmlx with parameters or a forward pass that MLX Python
+# has, built as test-interop.R builds its twin: name -> (constructor, input
+# shape, or "ids" for embedding indices).
+LAYERS = {
+    "linear": (lambda: nn.Linear(6, 4), (3, 6)),
+    "linear_no_bias": (lambda: nn.Linear(6, 4, bias=False), (3, 6)),
+    "embedding": (lambda: nn.Embedding(7, 4), "ids"),
+    "layer_norm": (lambda: nn.LayerNorm(6), (3, 6)),
+    "batch_norm": (lambda: nn.BatchNorm(6), (4, 6)),
+    "conv1d": (lambda: nn.Conv1d(3, 4, 3, padding=1), (2, 8, 3)),
+    "conv2d": (lambda: nn.Conv2d(3, 4, 3, stride=2), (2, 7, 7, 3)),
+    "conv3d": (lambda: nn.Conv3d(2, 3, 2), (1, 4, 4, 4, 2)),
+    "conv_transpose1d": (lambda: nn.ConvTranspose1d(3, 4, 3, stride=2), (2, 5, 3)),
+    "conv_transpose2d": (lambda: nn.ConvTranspose2d(3, 2, 3), (1, 4, 4, 3)),
+    "conv_transpose3d": (lambda: nn.ConvTranspose3d(2, 3, 2), (1, 3, 3, 3, 2)),
+    "rnn": (lambda: nn.RNN(3, 5), (2, 4, 3)),
+    "gru": (lambda: nn.GRU(3, 5), (2, 4, 3)),
+    "lstm": (lambda: nn.LSTM(3, 5), (2, 4, 3)),
+    "cnn": (
+        lambda: nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.BatchNorm(4),
+            nn.AvgPool2d(2),
+            nn.Dropout(0.5),
+            nn.Upsample(2.0),
+        ),
+        (2, 8, 8, 1),
+    ),
+    "quantized_linear": (lambda: nn.QuantizedLinear(64, 8), (3, 64)),
+    "quantized_linear_mxfp4": (
+        lambda: nn.QuantizedLinear(64, 8, mode="mxfp4"),
+        (3, 64),
+    ),
+    "quantized_embedding": (
+        lambda: nn.QuantizedEmbedding(10, 64, group_size=32, bits=8),
+        "ids",
+    ),
+    "linear_bfloat16": (lambda: nn.Linear(6, 4), (3, 6)),
+    "linear_float16": (lambda: nn.Linear(6, 4), (3, 6)),
+}
+
+LAYER_DTYPES = {"linear_bfloat16": mx.bfloat16, "linear_float16": mx.float16}
+
+
+def build_layer(name):
+    layer = LAYERS[name][0]()
+    if name in LAYER_DTYPES:
+        layer.set_dtype(LAYER_DTYPES[name])
+    return layer
+
+
+def layer_input(name):
+    shape = LAYERS[name][1]
+    if shape == "ids":
+        rows = 10 if name == "quantized_embedding" else 7
+        return mx.random.randint(0, rows, (2, 3)).astype(mx.int32)
+    x = mx.random.normal(shape)
+    return x.astype(LAYER_DTYPES.get(name, mx.float32))
+
+
+def layer_output(layer, x):
+    y = layer(x)
+    # LSTM returns (hidden, cell): compare the hidden states.
+    return y[0] if isinstance(y, tuple) else y
+
+
+def layers_export(args):
+    for name in LAYERS:
+        mx.random.seed(args.seed)
+        layer = build_layer(name)
+        if "batch_norm" in name or name == "cnn":
+            # Train-mode passes move the running statistics away from 0 and 1.
+            for _ in range(2):
+                layer(layer_input(name))
+        layer.eval()
+        x = layer_input(name)
+        y = layer_output(layer, x)
+        for extension in ("safetensors", "npz"):
+            layer.save_weights(f"{args.dir}/{name}.{extension}")
+        mx.save_safetensors(f"{args.dir}/{name}_data.safetensors", {"x": x, "y": y})
+
+
+def layers_forward(args):
+    for name in LAYERS:
+        input_path = f"{args.dir}/{name}_input.safetensors"
+        for extension in ("safetensors", "npz"):
+            weights = f"{args.dir}/{name}.{extension}"
+            if not (os.path.exists(weights) and os.path.exists(input_path)):
+                continue
+            layer = build_layer(name)
+            layer.load_weights(weights, strict=True)
+            layer.eval()
+            y = layer_output(layer, mx.load(input_path)["x"])
+            mx.save_safetensors(
+                f"{args.dir}/{name}_{extension}_output.safetensors", {"y": y}
+            )
 
 
 def make_input(name):
@@ -146,6 +257,15 @@ def main(argv):
     subparser.add_argument("weights")
     subparser.add_argument("data")
     subparser.set_defaults(run=torch_linear)
+
+    subparser = commands.add_parser("layers-export")
+    subparser.add_argument("dir")
+    subparser.add_argument("seed", type=int)
+    subparser.set_defaults(run=layers_export)
+
+    subparser = commands.add_parser("layers-forward")
+    subparser.add_argument("dir")
+    subparser.set_defaults(run=layers_forward)
 
     args = parser.parse_args(argv)
     args.run(args)

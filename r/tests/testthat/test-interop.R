@@ -218,3 +218,146 @@ test_that("MLX Python custom module loads in R", {
 
   expect_equal(as.array(actual), as.array(reference$y), tolerance = 1e-5)
 })
+
+# Twins of interop.py's LAYERS: every layer type with parameters, in
+# .safetensors and .npz, both directions.
+interop_layers <- list(
+  linear = list(build = function() mlx_linear(6, 4), input = c(3, 6)),
+  linear_no_bias = list(build = function() mlx_linear(6, 4, bias = FALSE),
+                        input = c(3, 6)),
+  embedding = list(build = function() mlx_embedding(7, 4), input = 7),
+  layer_norm = list(build = function() mlx_layer_norm(6), input = c(3, 6)),
+  batch_norm = list(build = function() mlx_batch_norm(6), input = c(4, 6)),
+  conv1d = list(build = function() mlx_conv1d(3, 4, 3, padding = 1),
+                input = c(2, 8, 3)),
+  conv2d = list(build = function() mlx_conv2d(3, 4, 3, stride = 2),
+                input = c(2, 7, 7, 3)),
+  conv3d = list(build = function() mlx_conv3d(2, 3, 2), input = c(1, 4, 4, 4, 2)),
+  conv_transpose1d = list(build = function() mlx_conv_transpose1d(3, 4, 3, stride = 2),
+                          input = c(2, 5, 3)),
+  conv_transpose2d = list(build = function() mlx_conv_transpose2d(3, 2, 3),
+                          input = c(1, 4, 4, 3)),
+  conv_transpose3d = list(build = function() mlx_conv_transpose3d(2, 3, 2),
+                          input = c(1, 3, 3, 3, 2)),
+  rnn = list(build = function() mlx_rnn(3, 5), input = c(2, 4, 3)),
+  gru = list(build = function() mlx_gru(3, 5), input = c(2, 4, 3)),
+  lstm = list(build = function() mlx_lstm(3, 5), input = c(2, 4, 3)),
+  cnn = list(
+    build = function() {
+      mlx_sequential(mlx_conv2d(1, 4, 3, padding = 1), mlx_relu(),
+                     mlx_max_pool2d(2), mlx_batch_norm(4), mlx_avg_pool2d(2),
+                     mlx_dropout(0.5), mlx_upsample(2))
+    },
+    input = c(2, 8, 8, 1)
+  ),
+  quantized_linear = list(build = function() mlx_quantized_linear(64, 8),
+                          input = c(3, 64)),
+  quantized_linear_mxfp4 = list(
+    build = function() mlx_quantized_linear(64, 8, mode = "mxfp4"),
+    input = c(3, 64)
+  ),
+  quantized_embedding = list(
+    build = function() mlx_quantized_embedding(10, 64, group_size = 32, bits = 8),
+    input = 10
+  ),
+  linear_bfloat16 = list(build = function() mlx_set_dtype(mlx_linear(6, 4), "bfloat16"),
+                         input = c(3, 6), dtype = "bfloat16"),
+  linear_float16 = list(build = function() mlx_set_dtype(mlx_linear(6, 4), "float16"),
+                        input = c(3, 6), dtype = "float16")
+)
+
+# The first output of a layer (an LSTM's hidden states) as a float vector.
+layer_output <- function(layer, x) {
+  y <- mlx_forward(layer, x)
+  if (is.list(y)) y <- y[[1]]
+  as.vector(as.array(mlx_astype(y, "float32")))
+}
+
+# Replaces every float parameter with random values (a positive running
+# variance), so that no initial value can hide a mismatch.
+randomize_floats <- function(layer) {
+  params <- mlx_parameters(layer)
+  values <- list()
+  for (name in names(params)) {
+    dtype <- mlx_dtype(params[[name]])
+    if (!dtype %in% c("float32", "float16", "bfloat16")) next
+    n <- prod(dim(params[[name]]))
+    raw <- if (endsWith(name, "running_var")) runif(n, 0.5, 1.5) else rnorm(n)
+    values[[name]] <- mlx_astype(
+      as_mlx(array(raw, dim(params[[name]]))), dtype
+    )
+  }
+  mlx_param_set_values(layer, values)
+  layer
+}
+
+tolerance_for <- function(spec) {
+  if (is.null(spec$dtype)) 1e-5 else 1e-2
+}
+
+test_that("every layer type's weights load in MLX Python", {
+  python <- skip_without_python()
+  dir <- withr::local_tempdir()
+  set.seed(11)
+  expected <- list()
+  for (name in names(interop_layers)) {
+    spec <- interop_layers[[name]]
+    layer <- randomize_floats(spec$build())
+    mlx_set_training(layer, FALSE)
+    if (length(spec$input) == 1) {
+      ids <- matrix(sample.int(spec$input, 6, replace = TRUE), 2, 3)
+      x_python <- as_mlx(ids - 1L, dtype = "int32")
+      x_r <- as_mlx(ids, dtype = "int32")
+    } else {
+      x_r <- mlx_astype(as_mlx(array(rnorm(prod(spec$input)), spec$input)),
+                        spec$dtype %||% "float32")
+      x_python <- x_r
+    }
+    expected[[name]] <- layer_output(layer, x_r)
+    mlx_save_weights(layer, file.path(dir, paste0(name, ".safetensors")))
+    mlx_save_weights(layer, file.path(dir, paste0(name, ".npz")))
+    mlx_save_safetensors(list(x = x_python),
+                         file.path(dir, paste0(name, "_input.safetensors")))
+  }
+
+  run_interop(python, "layers-forward", dir)
+
+  for (name in names(interop_layers)) {
+    for (format in c("safetensors", "npz")) {
+      output <- file.path(dir, sprintf("%s_%s_output.safetensors", name, format))
+      actual <- mlx_load(output)$y
+      expect_equal(as.vector(as.array(mlx_astype(actual, "float32"))),
+                   expected[[name]], tolerance = tolerance_for(interop_layers[[name]]),
+                   label = paste(name, format))
+    }
+  }
+})
+
+test_that("every layer type's MLX Python weights load in R", {
+  python <- skip_without_python()
+  dir <- withr::local_tempdir()
+  run_interop(python, "layers-export", dir, "12")
+  for (name in names(interop_layers)) {
+    spec <- interop_layers[[name]]
+    data <- mlx_load(file.path(dir, paste0(name, "_data.safetensors")))
+    x <- data$x
+    if (length(spec$input) == 1) {
+      # MLX Python wrote 0-based indices; the R layers take 1-based ones.
+      x <- x + 1L
+    }
+    for (format in c("safetensors", "npz")) {
+      layer <- spec$build()
+      mlx_load_weights(layer, file.path(dir, paste0(name, ".", format)))
+      mlx_set_training(layer, FALSE)
+      expect_equal(layer_output(layer, x),
+                   as.vector(as.array(mlx_astype(data$y, "float32"))),
+                   tolerance = tolerance_for(spec), label = paste(name, format))
+      expect_identical(
+        vapply(mlx_parameters(layer), mlx_dtype, ""),
+        vapply(mlx_load(file.path(dir, paste0(name, ".", format))), mlx_dtype, "")[
+          names(mlx_parameters(layer))],
+        label = paste(name, format, "dtypes")
+      )
+    }
+  }
+})
