@@ -1,14 +1,19 @@
 # MLX's random key stream follows R's: when R's RNG state has changed since
 # MLX was last seeded (set.seed(), or any draw in R), the next function that
 # draws in MLX (a layer's initialisation, dropout) reseeds MLX with a number
-# drawn from R's RNG, then puts R's RNG state back. So set.seed() makes a
-# whole script reproducible, R's own draws do not depend on how often MLX
-# was reseeded (a compiled training step traces its loss once, an eager one
-# at every step), and draws that follow one another without R's RNG in
-# between continue one MLX stream, as in MLX Python.
+# drawn from R's RNG. So set.seed() makes a whole script reproducible, and
+# draws that follow one another without R's RNG in between continue one MLX
+# stream, as in MLX Python.
 rng_state <- new.env(parent = emptyenv())
 
 sync_mlx_seed <- function() {
+  # Inside a training step, layers draw from the step's own key (which
+  # checkpoints save), so there is nothing to reseed. Skipping also keeps
+  # R's stream the same for compiled steps, which run the loss in R only
+  # when tracing, and eager steps, which run it every time.
+  if (isTRUE(rng_state$in_train_step)) {
+    return(invisible())
+  }
   current <- get0(".Random.seed", envir = globalenv(), inherits = FALSE)
   # `synced` is unset until MLX is first seeded, from R or by
   # mlx_random_seed(); the latter may run before R's RNG has a state.
@@ -18,15 +23,10 @@ sync_mlx_seed <- function() {
   invisible()
 }
 
-# Seeds MLX with a number drawn from R's RNG and restores R's RNG state, so
-# MLX's state after this depends only on R's state, and R's stream is
-# unchanged; checkpoints rely on both.
+# Seeds MLX with a number drawn from R's RNG, so MLX's state after this
+# depends only on R's state before it; checkpoints rely on that.
 reseed_mlx_from_r <- function() {
-  previous <- get0(".Random.seed", envir = globalenv(), inherits = FALSE)
   random_seed_(sample.int(.Machine$integer.max, 1L))
-  if (!is.null(previous)) {
-    assign(".Random.seed", previous, envir = globalenv())
-  }
   rng_state$last <- get0(".Random.seed", envir = globalenv(), inherits = FALSE)
   rng_state$synced <- TRUE
   invisible()

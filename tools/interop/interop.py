@@ -15,6 +15,12 @@ same parameter names and shapes. Subcommands:
     torch-linear SEED WEIGHTS DATA
         Save a torch.nn.Linear(6, 3) state_dict with safetensors.torch, and
         write an input "x" with the layer's output "y" to DATA.
+    torch-export DIR SEED
+        Train a small CNN in PyTorch and save it, with transposed
+        convolutions, recurrent layers and a MultiheadAttention, as
+        safetensors state dicts DIR/torch_<model>.safetensors, with inputs
+        and outputs in MLX's channels-last layout in
+        DIR/torch_<model>_data.safetensors.
     layers-export DIR SEED
         For every entry of LAYERS and both weights formats, build the layer
         from SEED, save its weights to DIR/<name>.safetensors and
@@ -181,6 +187,89 @@ def layers_forward(args):
             )
 
 
+def torch_export(args):
+    import torch
+    from safetensors.torch import save_file
+
+    def save(name, module, data):
+        state = {k: v.contiguous() for k, v in module.state_dict().items()}
+        save_file(state, f"{args.dir}/torch_{name}.safetensors")
+        data = {k: v.detach().contiguous() for k, v in data.items()}
+        save_file(data, f"{args.dir}/torch_{name}_data.safetensors")
+
+    torch.manual_seed(args.seed)
+
+    class SmallCNN(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = torch.nn.Conv2d(1, 4, 3, padding=1)
+            self.conv2 = torch.nn.Conv2d(4, 6, 3)
+            self.head = torch.nn.Linear(6, 3)
+
+        def forward(self, x):
+            h = torch.max_pool2d(torch.relu(self.conv1(x)), 2)
+            h = torch.relu(self.conv2(h))
+            return self.head(h.mean(dim=(2, 3)))
+
+    # A few steps of training, so the weights are not the initial ones.
+    cnn = SmallCNN()
+    optimizer = torch.optim.SGD(cnn.parameters(), lr=0.1)
+    x_train = torch.randn(32, 1, 8, 8)
+    labels = torch.randint(0, 3, (32,))
+    for _ in range(20):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(cnn(x_train), labels)
+        loss.backward()
+        optimizer.step()
+    x = torch.randn(5, 1, 8, 8)
+    with torch.no_grad():
+        y = cnn(x)
+    save("cnn", cnn, {"x": x.permute(0, 2, 3, 1), "y": y})
+
+    transposed = torch.nn.Module()
+    transposed.ct1 = torch.nn.ConvTranspose1d(3, 4, 3, stride=2)
+    transposed.ct2 = torch.nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1)
+    transposed.ct3 = torch.nn.ConvTranspose3d(2, 3, 2)
+    x1 = torch.randn(2, 3, 5)
+    x2 = torch.randn(1, 3, 4, 4)
+    x3 = torch.randn(1, 2, 3, 3, 3)
+    with torch.no_grad():
+        data = {
+            "x1": x1.permute(0, 2, 1),
+            "y1": transposed.ct1(x1).permute(0, 2, 1),
+            "x2": x2.permute(0, 2, 3, 1),
+            "y2": transposed.ct2(x2).permute(0, 2, 3, 1),
+            "x3": x3.permute(0, 2, 3, 4, 1),
+            "y3": transposed.ct3(x3).permute(0, 2, 3, 4, 1),
+        }
+    save("transposed", transposed, data)
+
+    recurrent = torch.nn.Module()
+    recurrent.rnn = torch.nn.RNN(3, 5, batch_first=True)
+    recurrent.gru = torch.nn.GRU(3, 5, batch_first=True)
+    recurrent.lstm = torch.nn.LSTM(3, 5, batch_first=True)
+    x = torch.randn(2, 4, 3)
+    with torch.no_grad():
+        data = {
+            "x": x,
+            "rnn": recurrent.rnn(x)[0],
+            "gru": recurrent.gru(x)[0],
+            "lstm": recurrent.lstm(x)[0],
+        }
+    save("recurrent", recurrent, data)
+
+    attention = torch.nn.Module()
+    attention.attn = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+    x = torch.randn(2, 3, 8)
+    mha = attention.attn
+    with torch.no_grad():
+        q, k, v = torch.nn.functional.linear(
+            x, mha.in_proj_weight, mha.in_proj_bias
+        ).chunk(3, dim=-1)
+        data = {"x": x, "q": q, "k": k, "v": v, "out": mha.out_proj(x)}
+    save("attention", attention, data)
+
+
 def make_input(name):
     if name == "embedding":
         return mx.random.randint(0, 7, (2, 3)).astype(mx.int32)
@@ -257,6 +346,11 @@ def main(argv):
     subparser.add_argument("weights")
     subparser.add_argument("data")
     subparser.set_defaults(run=torch_linear)
+
+    subparser = commands.add_parser("torch-export")
+    subparser.add_argument("dir")
+    subparser.add_argument("seed", type=int)
+    subparser.set_defaults(run=torch_export)
 
     subparser = commands.add_parser("layers-export")
     subparser.add_argument("dir")

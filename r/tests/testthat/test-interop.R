@@ -361,3 +361,126 @@ test_that("every layer type's MLX Python weights load in R", {
     }
   }
 })
+
+# Twins of the PyTorch models of interop.py's torch-export, with the same
+# module names.
+torch_small_cnn <- mlx_module("SmallCNN",
+  initialize = function() {
+    self$conv1 <- mlx_conv2d(1, 4, 3, padding = 1)
+    self$pool <- mlx_max_pool2d(2)
+    self$conv2 <- mlx_conv2d(4, 6, 3)
+    self$head <- mlx_linear(6, 3)
+  },
+  forward = function(x) {
+    h <- mlx_forward(self$pool, mlx_act_relu(mlx_forward(self$conv1, x)))
+    h <- mlx_act_relu(mlx_forward(self$conv2, h))
+    mlx_forward(self$head, mlx_mean(h, axis = c(2, 3)))
+  }
+)
+
+torch_holder <- mlx_module("Holder",
+  initialize = function(...) {
+    layers <- list(...)
+    for (name in names(layers)) self[[name]] <- layers[[name]]
+  },
+  forward = function(x) x
+)
+
+# The layout of MLX Python's MultiHeadAttention: four projections.
+torch_attention <- mlx_module("MultiHeadAttention",
+  initialize = function(dims) {
+    self$query_proj <- mlx_linear(dims, dims)
+    self$key_proj <- mlx_linear(dims, dims)
+    self$value_proj <- mlx_linear(dims, dims)
+    self$out_proj <- mlx_linear(dims, dims)
+  },
+  forward = function(x) x
+)
+
+expect_close_arrays <- function(actual, expected, label) {
+  expect_identical(dim(actual), dim(expected), label = label)
+  expect_equal(as.array(actual), as.array(expected), tolerance = 1e-5,
+               label = label)
+}
+
+torch_export_dir <- function(python) {
+  dir <- withr::local_tempdir(.local_envir = parent.frame(2))
+  run_interop(python, "torch-export", dir, "21")
+  dir
+}
+
+test_that("PyTorch-trained CNN predicts the same in R", {
+  python <- skip_without_python(c("mlx.core", "torch", "safetensors.torch"))
+  dir <- torch_export_dir(python)
+  data <- mlx_load(file.path(dir, "torch_cnn_data.safetensors"))
+  model <- torch_small_cnn()
+
+  mlx_load_torch_weights(model, file.path(dir, "torch_cnn.safetensors"))
+
+  expect_close_arrays(mlx_forward(model, data$x), data$y, "cnn")
+  expect_identical(dim(mlx_parameters(model)$conv2.weight), c(6L, 3L, 3L, 4L))
+})
+
+test_that("PyTorch transposed convolutions convert", {
+  python <- skip_without_python(c("mlx.core", "torch", "safetensors.torch"))
+  dir <- torch_export_dir(python)
+  data <- mlx_load(file.path(dir, "torch_transposed_data.safetensors"))
+  model <- torch_holder(
+    ct1 = mlx_conv_transpose1d(3, 4, 3, stride = 2),
+    ct2 = mlx_conv_transpose2d(3, 2, 3, stride = 2, padding = 1),
+    ct3 = mlx_conv_transpose3d(2, 3, 2)
+  )
+
+  mlx_load_torch_weights(model, file.path(dir, "torch_transposed.safetensors"))
+
+  expect_close_arrays(mlx_forward(model$ct1, data$x1), data$y1, "ct1")
+  expect_close_arrays(mlx_forward(model$ct2, data$x2), data$y2, "ct2")
+  expect_close_arrays(mlx_forward(model$ct3, data$x3), data$y3, "ct3")
+})
+
+test_that("PyTorch RNN, GRU and LSTM convert", {
+  python <- skip_without_python(c("mlx.core", "torch", "safetensors.torch"))
+  dir <- torch_export_dir(python)
+  data <- mlx_load(file.path(dir, "torch_recurrent_data.safetensors"))
+  model <- torch_holder(rnn = mlx_rnn(3, 5), gru = mlx_gru(3, 5),
+                        lstm = mlx_lstm(3, 5))
+
+  mlx_load_torch_weights(model, file.path(dir, "torch_recurrent.safetensors"))
+
+  expect_close_arrays(mlx_forward(model$rnn, data$x), data$rnn, "rnn")
+  expect_close_arrays(mlx_forward(model$gru, data$x), data$gru, "gru")
+  expect_close_arrays(mlx_forward(model$lstm, data$x)[[1]], data$lstm, "lstm")
+})
+
+test_that("PyTorch MultiheadAttention in_proj splits", {
+  python <- skip_without_python(c("mlx.core", "torch", "safetensors.torch"))
+  dir <- torch_export_dir(python)
+  data <- mlx_load(file.path(dir, "torch_attention_data.safetensors"))
+  model <- torch_holder(attn = torch_attention(8))
+
+  mlx_load_torch_weights(model, file.path(dir, "torch_attention.safetensors"))
+
+  attn <- model$attn
+  expect_close_arrays(mlx_forward(attn$query_proj, data$x), data$q, "query")
+  expect_close_arrays(mlx_forward(attn$key_proj, data$x), data$k, "key")
+  expect_close_arrays(mlx_forward(attn$value_proj, data$x), data$v, "value")
+  expect_close_arrays(mlx_forward(attn$out_proj, data$x), data$out, "out")
+})
+
+test_that("PyTorch import reports unused tensors and takes renames", {
+  python <- skip_without_python(c("mlx.core", "torch", "safetensors.torch"))
+  dir <- torch_export_dir(python)
+  path <- file.path(dir, "torch_cnn.safetensors")
+  expect_error(mlx_load_torch_weights(torch_holder(conv1 = mlx_conv2d(1, 4, 3, padding = 1)), path),
+               "conv2.bias, conv2.weight, head.bias, head.weight", fixed = TRUE)
+  renamed <- torch_holder(first = mlx_conv2d(1, 4, 3, padding = 1))
+  mlx_load_torch_weights(renamed, path, rename = c("^conv1\\." = "first."),
+                         strict = FALSE)
+  torch_weight <- mlx_load(path)$conv1.weight
+  expect_equal(as.array(mlx_parameters(renamed)$first.weight),
+               as.array(mlx_transpose(torch_weight, c(1, 3, 4, 2))))
+  map <- mlx_torch_name_map()
+  map$Conv2d <- function(tensors, module) stop("no conversion")
+  expect_error(mlx_load_torch_weights(torch_small_cnn(), path, name_map = map),
+               "converter failed")
+})
