@@ -437,7 +437,7 @@ void replace_module(
     throw std::invalid_argument("[replace_module] The replacement is null.");
   }
   // Try the deepest owner first: the parent is the module whose path is the
-  // longest proper prefix of `path` that holds the first remaining part.
+  // longest proper prefix of `path` that contains the first remaining part.
   auto modules = root.named_modules();
   for (auto it = modules.rbegin(); it != modules.rend(); ++it) {
     const std::string& owner_path = it->first;

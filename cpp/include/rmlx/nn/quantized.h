@@ -31,9 +31,10 @@ struct QuantizationSettings {
 
 /**
  * Fills in the mode's defaults and checks the combination against the
- * table of mx::quantize in MLX 0.32.4: affine takes group sizes 32, 64 and
- * 128 and 1 to 6 or 8 bits; mxfp4 takes 32 and 4; nvfp4 16 and 4; mxfp8 32
- * and 8. Throws std::invalid_argument starting with "[component]".
+ * table of mx::quantize in MLX 0.32.4. Affine takes group sizes 32, 64 and
+ * 128 with 1 to 6 or 8 bits. The other modes take one setting each: mxfp4
+ * 32 and 4, nvfp4 16 and 4, mxfp8 32 and 8. Throws std::invalid_argument
+ * starting with "[component]".
  */
 QuantizationSettings resolve_quantization(
     const std::string& component,
@@ -185,7 +186,7 @@ void quantize(
     const QuantizePredicate& predicate = nullptr);
 
 /** Replaces every QuantizedLinear and QuantizedEmbedding of a model with a
- * float Linear or Embedding holding the dequantized weights. */
+ * float Linear or Embedding containing the dequantized weights. */
 void dequantize(Module& model);
 
 /**
