@@ -168,6 +168,14 @@ mlx_blas_library_ <- function() {
   .Call(`_Rmlx_mlx_blas_library_`)
 }
 
+train_step_key_ <- function(step) {
+  .Call(`_Rmlx_train_step_key_`, step)
+}
+
+train_step_set_key_ <- function(step, key) {
+  invisible(.Call(`_Rmlx_train_step_set_key_`, step, key))
+}
+
 nn_conv_ <- function(dims, transpose, in_channels, out_channels, kernel_size, stride, padding, dilation, output_padding, groups, bias) {
   .Call(`_Rmlx_nn_conv_`, dims, transpose, in_channels, out_channels, kernel_size, stride, padding, dilation, output_padding, groups, bias)
 }
@@ -464,12 +472,12 @@ function_module_new_ <- function(type_name, self, forward, input_names) {
   .Call(`_Rmlx_function_module_new_`, type_name, self, forward, input_names)
 }
 
-save_safetensors_ <- function(arrays, path) {
-  invisible(.Call(`_Rmlx_save_safetensors_`, arrays, path))
+save_arrays_ <- function(arrays, path, metadata) {
+  invisible(.Call(`_Rmlx_save_arrays_`, arrays, path, metadata))
 }
 
-load_safetensors_ <- function(path) {
-  .Call(`_Rmlx_load_safetensors_`, path)
+load_arrays_ <- function(path) {
+  .Call(`_Rmlx_load_arrays_`, path)
 }
 
 schedule_values_ <- function(spec, steps) {
@@ -586,6 +594,54 @@ nn_fn_upsample_ <- function(x, scale_factor, mode, align_corners, antialias) {
 
 nn_fn_channel_dropout_ <- function(x, dims, p, training) {
   .Call(`_Rmlx_nn_fn_channel_dropout_`, x, dims, p, training)
+}
+
+quantization_settings_ <- function(group_size, bits, mode) {
+  .Call(`_Rmlx_quantization_settings_`, group_size, bits, mode)
+}
+
+nn_quantized_linear_ <- function(input_dims, output_dims, bias, group_size, bits, mode) {
+  .Call(`_Rmlx_nn_quantized_linear_`, input_dims, output_dims, bias, group_size, bits, mode)
+}
+
+nn_quantized_embedding_ <- function(num_embeddings, dims, group_size, bits, mode) {
+  .Call(`_Rmlx_nn_quantized_embedding_`, num_embeddings, dims, group_size, bits, mode)
+}
+
+nn_to_quantized_ <- function(module, group_size, bits, mode) {
+  .Call(`_Rmlx_nn_to_quantized_`, module, group_size, bits, mode)
+}
+
+nn_to_dequantized_ <- function(module) {
+  .Call(`_Rmlx_nn_to_dequantized_`, module)
+}
+
+module_quantize_candidates_ <- function(ptr) {
+  .Call(`_Rmlx_module_quantize_candidates_`, ptr)
+}
+
+module_quantize_paths_ <- function(ptr, paths, group_sizes, bits, modes) {
+  invisible(.Call(`_Rmlx_module_quantize_paths_`, ptr, paths, group_sizes, bits, modes))
+}
+
+module_dequantize_ <- function(ptr) {
+  .Call(`_Rmlx_module_dequantize_`, ptr)
+}
+
+quantize_ <- function(w, group_size, bits, mode) {
+  .Call(`_Rmlx_quantize_`, w, group_size, bits, mode)
+}
+
+dequantize_ <- function(w, scales, biases, group_size, bits, mode, dtype) {
+  .Call(`_Rmlx_dequantize_`, w, scales, biases, group_size, bits, mode, dtype)
+}
+
+quantized_matmul_ <- function(x, w, scales, biases, transpose, group_size, bits, mode) {
+  .Call(`_Rmlx_quantized_matmul_`, x, w, scales, biases, transpose, group_size, bits, mode)
+}
+
+gather_qmm_ <- function(x, w, scales, biases, lhs_indices, rhs_indices, transpose, group_size, bits, mode, sorted_indices) {
+  .Call(`_Rmlx_gather_qmm_`, x, w, scales, biases, lhs_indices, rhs_indices, transpose, group_size, bits, mode, sorted_indices)
 }
 
 nn_rnn_ <- function(input_size, hidden_size, bias, nonlinearity, nonlinearity_module) {

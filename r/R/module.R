@@ -220,8 +220,8 @@ mlx_forward <- function(module, ...) {
   }
   last <- max(c(0, which(!vapply(slots, is.null, logical(1)))))
   slots <- slots[seq_len(last)]
-  if (inherits(module, "mlx_embedding") && length(slots) &&
-      !inherits(slots[[1]], "mlx_array")) {
+  if (inherits(module, c("mlx_embedding", "mlx_quantized_embedding")) &&
+      length(slots) && !inherits(slots[[1]], "mlx_array")) {
     rows <- dim(mlx_parameters(module)$weight)[[1]]
     slots[[1]] <- one_based_indices(slots[[1]], rows, arg = "x")
   }
@@ -243,7 +243,8 @@ mlx_forward <- function(module, ...) {
 print.mlx_module <- function(x, ...) {
   ptr <- module_ptr(x)
   if (is.null(tryCatch(module_type_(ptr), error = function(e) NULL))) {
-    cat("<mlx_module> that no longer exists (restored by readRDS()?)\n")
+    cat("<mlx_module> that no longer exists (restored by readRDS()?).",
+        "Save modules with mlx_save_weights() or mlx_save_checkpoint().\n")
     return(invisible(x))
   }
   n <- module_num_parameters_(ptr)

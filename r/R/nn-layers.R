@@ -93,9 +93,11 @@ mlx_embedding <- function(num_embeddings, dims) {
 #' Use an embedding as an output layer
 #'
 #' Multiplies `x` by the transposed embedding table, as tied input and output
-#' embeddings in language models do.
+#' embeddings in language models do. A quantized embedding multiplies by its
+#' quantized table without dequantizing it.
 #'
-#' @param embedding An embedding layer.
+#' @param embedding An embedding layer, [mlx_embedding()] or
+#'   [mlx_quantized_embedding()].
 #' @param x An MLX array of shape `(..., dims)`.
 #' @return An MLX array of shape `(..., num_embeddings)`.
 #' @examples

@@ -7,14 +7,28 @@
 rng_state <- new.env(parent = emptyenv())
 
 sync_mlx_seed <- function() {
+  # Inside a training step, layers draw from the step's own key (which
+  # checkpoints save), so there is nothing to reseed. Skipping also keeps
+  # R's stream the same for compiled steps, which run the loss in R only
+  # when tracing, and eager steps, which run it every time.
+  if (isTRUE(rng_state$in_train_step)) {
+    return(invisible())
+  }
   current <- get0(".Random.seed", envir = globalenv(), inherits = FALSE)
   # `synced` is unset until MLX is first seeded, from R or by
   # mlx_random_seed(); the latter may run before R's RNG has a state.
   if (!isTRUE(rng_state$synced) || !identical(current, rng_state$last)) {
-    random_seed_(sample.int(.Machine$integer.max, 1L))
-    rng_state$last <- get0(".Random.seed", envir = globalenv(), inherits = FALSE)
-    rng_state$synced <- TRUE
+    reseed_mlx_from_r()
   }
+  invisible()
+}
+
+# Seeds MLX with a number drawn from R's RNG, so MLX's state after this
+# depends only on R's state before it; checkpoints rely on that.
+reseed_mlx_from_r <- function() {
+  random_seed_(sample.int(.Machine$integer.max, 1L))
+  rng_state$last <- get0(".Random.seed", envir = globalenv(), inherits = FALSE)
+  rng_state$synced <- TRUE
   invisible()
 }
 

@@ -119,6 +119,8 @@ mlx_train_step <- function(module, optimizer, fn, compile = TRUE,
                          all_reduce_size)
   step <- function(...) {
     batch <- lapply(list(...), as_batch_array)
+    rng_state$in_train_step <- TRUE
+    on.exit(rng_state$in_train_step <- FALSE)
     out <- with_cpp_errors(train_step_call_(ptr, batch, TRUE))
     if (length(out) == 1) out[[1]] else out
   }

@@ -300,6 +300,21 @@ extern "C" SEXP _Rmlx_mlx_blas_library_() {
     return cpp11::as_sexp(mlx_blas_library_());
   END_CPP11
 }
+// checkpoint.cpp
+SEXP train_step_key_(SEXP step);
+extern "C" SEXP _Rmlx_train_step_key_(SEXP step) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(train_step_key_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(step)));
+  END_CPP11
+}
+// checkpoint.cpp
+void train_step_set_key_(SEXP step, SEXP key);
+extern "C" SEXP _Rmlx_train_step_set_key_(SEXP step, SEXP key) {
+  BEGIN_CPP11
+    train_step_set_key_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(step), cpp11::as_cpp<cpp11::decay_t<SEXP>>(key));
+    return R_NilValue;
+  END_CPP11
+}
 // convolution.cpp
 SEXP nn_conv_(int dims, bool transpose, int in_channels, int out_channels, cpp11::integers kernel_size, cpp11::integers stride, cpp11::integers padding, cpp11::integers dilation, cpp11::integers output_padding, int groups, bool bias);
 extern "C" SEXP _Rmlx_nn_conv_(SEXP dims, SEXP transpose, SEXP in_channels, SEXP out_channels, SEXP kernel_size, SEXP stride, SEXP padding, SEXP dilation, SEXP output_padding, SEXP groups, SEXP bias) {
@@ -833,18 +848,18 @@ extern "C" SEXP _Rmlx_function_module_new_(SEXP type_name, SEXP self, SEXP forwa
   END_CPP11
 }
 // module.cpp
-void save_safetensors_(cpp11::list arrays, std::string path);
-extern "C" SEXP _Rmlx_save_safetensors_(SEXP arrays, SEXP path) {
+void save_arrays_(cpp11::list arrays, std::string path, cpp11::strings metadata);
+extern "C" SEXP _Rmlx_save_arrays_(SEXP arrays, SEXP path, SEXP metadata) {
   BEGIN_CPP11
-    save_safetensors_(cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(arrays), cpp11::as_cpp<cpp11::decay_t<std::string>>(path));
+    save_arrays_(cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(arrays), cpp11::as_cpp<cpp11::decay_t<std::string>>(path), cpp11::as_cpp<cpp11::decay_t<cpp11::strings>>(metadata));
     return R_NilValue;
   END_CPP11
 }
 // module.cpp
-cpp11::list load_safetensors_(std::string path);
-extern "C" SEXP _Rmlx_load_safetensors_(SEXP path) {
+cpp11::list load_arrays_(std::string path);
+extern "C" SEXP _Rmlx_load_arrays_(SEXP path) {
   BEGIN_CPP11
-    return cpp11::as_sexp(load_safetensors_(cpp11::as_cpp<cpp11::decay_t<std::string>>(path)));
+    return cpp11::as_sexp(load_arrays_(cpp11::as_cpp<cpp11::decay_t<std::string>>(path)));
   END_CPP11
 }
 // optimizers.cpp
@@ -1053,6 +1068,91 @@ extern "C" SEXP _Rmlx_nn_fn_channel_dropout_(SEXP x, SEXP dims, SEXP p, SEXP tra
     return cpp11::as_sexp(nn_fn_channel_dropout_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(x), cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<double>>(p), cpp11::as_cpp<cpp11::decay_t<bool>>(training)));
   END_CPP11
 }
+// quantized.cpp
+cpp11::integers quantization_settings_(int group_size, int bits, std::string mode);
+extern "C" SEXP _Rmlx_quantization_settings_(SEXP group_size, SEXP bits, SEXP mode) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(quantization_settings_(cpp11::as_cpp<cpp11::decay_t<int>>(group_size), cpp11::as_cpp<cpp11::decay_t<int>>(bits), cpp11::as_cpp<cpp11::decay_t<std::string>>(mode)));
+  END_CPP11
+}
+// quantized.cpp
+SEXP nn_quantized_linear_(int input_dims, int output_dims, bool bias, int group_size, int bits, std::string mode);
+extern "C" SEXP _Rmlx_nn_quantized_linear_(SEXP input_dims, SEXP output_dims, SEXP bias, SEXP group_size, SEXP bits, SEXP mode) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_quantized_linear_(cpp11::as_cpp<cpp11::decay_t<int>>(input_dims), cpp11::as_cpp<cpp11::decay_t<int>>(output_dims), cpp11::as_cpp<cpp11::decay_t<bool>>(bias), cpp11::as_cpp<cpp11::decay_t<int>>(group_size), cpp11::as_cpp<cpp11::decay_t<int>>(bits), cpp11::as_cpp<cpp11::decay_t<std::string>>(mode)));
+  END_CPP11
+}
+// quantized.cpp
+SEXP nn_quantized_embedding_(int num_embeddings, int dims, int group_size, int bits, std::string mode);
+extern "C" SEXP _Rmlx_nn_quantized_embedding_(SEXP num_embeddings, SEXP dims, SEXP group_size, SEXP bits, SEXP mode) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_quantized_embedding_(cpp11::as_cpp<cpp11::decay_t<int>>(num_embeddings), cpp11::as_cpp<cpp11::decay_t<int>>(dims), cpp11::as_cpp<cpp11::decay_t<int>>(group_size), cpp11::as_cpp<cpp11::decay_t<int>>(bits), cpp11::as_cpp<cpp11::decay_t<std::string>>(mode)));
+  END_CPP11
+}
+// quantized.cpp
+SEXP nn_to_quantized_(SEXP module, int group_size, int bits, std::string mode);
+extern "C" SEXP _Rmlx_nn_to_quantized_(SEXP module, SEXP group_size, SEXP bits, SEXP mode) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_to_quantized_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(module), cpp11::as_cpp<cpp11::decay_t<int>>(group_size), cpp11::as_cpp<cpp11::decay_t<int>>(bits), cpp11::as_cpp<cpp11::decay_t<std::string>>(mode)));
+  END_CPP11
+}
+// quantized.cpp
+SEXP nn_to_dequantized_(SEXP module);
+extern "C" SEXP _Rmlx_nn_to_dequantized_(SEXP module) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(nn_to_dequantized_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(module)));
+  END_CPP11
+}
+// quantized.cpp
+cpp11::list module_quantize_candidates_(SEXP ptr);
+extern "C" SEXP _Rmlx_module_quantize_candidates_(SEXP ptr) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(module_quantize_candidates_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr)));
+  END_CPP11
+}
+// quantized.cpp
+void module_quantize_paths_(SEXP ptr, cpp11::strings paths, cpp11::integers group_sizes, cpp11::integers bits, cpp11::strings modes);
+extern "C" SEXP _Rmlx_module_quantize_paths_(SEXP ptr, SEXP paths, SEXP group_sizes, SEXP bits, SEXP modes) {
+  BEGIN_CPP11
+    module_quantize_paths_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr), cpp11::as_cpp<cpp11::decay_t<cpp11::strings>>(paths), cpp11::as_cpp<cpp11::decay_t<cpp11::integers>>(group_sizes), cpp11::as_cpp<cpp11::decay_t<cpp11::integers>>(bits), cpp11::as_cpp<cpp11::decay_t<cpp11::strings>>(modes));
+    return R_NilValue;
+  END_CPP11
+}
+// quantized.cpp
+cpp11::strings module_dequantize_(SEXP ptr);
+extern "C" SEXP _Rmlx_module_dequantize_(SEXP ptr) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(module_dequantize_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(ptr)));
+  END_CPP11
+}
+// quantized.cpp
+cpp11::list quantize_(SEXP w, int group_size, int bits, std::string mode);
+extern "C" SEXP _Rmlx_quantize_(SEXP w, SEXP group_size, SEXP bits, SEXP mode) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(quantize_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(w), cpp11::as_cpp<cpp11::decay_t<int>>(group_size), cpp11::as_cpp<cpp11::decay_t<int>>(bits), cpp11::as_cpp<cpp11::decay_t<std::string>>(mode)));
+  END_CPP11
+}
+// quantized.cpp
+SEXP dequantize_(SEXP w, SEXP scales, SEXP biases, int group_size, int bits, std::string mode, SEXP dtype);
+extern "C" SEXP _Rmlx_dequantize_(SEXP w, SEXP scales, SEXP biases, SEXP group_size, SEXP bits, SEXP mode, SEXP dtype) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(dequantize_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(w), cpp11::as_cpp<cpp11::decay_t<SEXP>>(scales), cpp11::as_cpp<cpp11::decay_t<SEXP>>(biases), cpp11::as_cpp<cpp11::decay_t<int>>(group_size), cpp11::as_cpp<cpp11::decay_t<int>>(bits), cpp11::as_cpp<cpp11::decay_t<std::string>>(mode), cpp11::as_cpp<cpp11::decay_t<SEXP>>(dtype)));
+  END_CPP11
+}
+// quantized.cpp
+SEXP quantized_matmul_(SEXP x, SEXP w, SEXP scales, SEXP biases, bool transpose, int group_size, int bits, std::string mode);
+extern "C" SEXP _Rmlx_quantized_matmul_(SEXP x, SEXP w, SEXP scales, SEXP biases, SEXP transpose, SEXP group_size, SEXP bits, SEXP mode) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(quantized_matmul_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(x), cpp11::as_cpp<cpp11::decay_t<SEXP>>(w), cpp11::as_cpp<cpp11::decay_t<SEXP>>(scales), cpp11::as_cpp<cpp11::decay_t<SEXP>>(biases), cpp11::as_cpp<cpp11::decay_t<bool>>(transpose), cpp11::as_cpp<cpp11::decay_t<int>>(group_size), cpp11::as_cpp<cpp11::decay_t<int>>(bits), cpp11::as_cpp<cpp11::decay_t<std::string>>(mode)));
+  END_CPP11
+}
+// quantized.cpp
+SEXP gather_qmm_(SEXP x, SEXP w, SEXP scales, SEXP biases, SEXP lhs_indices, SEXP rhs_indices, bool transpose, int group_size, int bits, std::string mode, bool sorted_indices);
+extern "C" SEXP _Rmlx_gather_qmm_(SEXP x, SEXP w, SEXP scales, SEXP biases, SEXP lhs_indices, SEXP rhs_indices, SEXP transpose, SEXP group_size, SEXP bits, SEXP mode, SEXP sorted_indices) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(gather_qmm_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(x), cpp11::as_cpp<cpp11::decay_t<SEXP>>(w), cpp11::as_cpp<cpp11::decay_t<SEXP>>(scales), cpp11::as_cpp<cpp11::decay_t<SEXP>>(biases), cpp11::as_cpp<cpp11::decay_t<SEXP>>(lhs_indices), cpp11::as_cpp<cpp11::decay_t<SEXP>>(rhs_indices), cpp11::as_cpp<cpp11::decay_t<bool>>(transpose), cpp11::as_cpp<cpp11::decay_t<int>>(group_size), cpp11::as_cpp<cpp11::decay_t<int>>(bits), cpp11::as_cpp<cpp11::decay_t<std::string>>(mode), cpp11::as_cpp<cpp11::decay_t<bool>>(sorted_indices)));
+  END_CPP11
+}
 // recurrent.cpp
 SEXP nn_rnn_(int input_size, int hidden_size, bool bias, std::string nonlinearity, SEXP nonlinearity_module);
 extern "C" SEXP _Rmlx_nn_rnn_(SEXP input_size, SEXP hidden_size, SEXP bias, SEXP nonlinearity, SEXP nonlinearity_module) {
@@ -1090,14 +1190,16 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_as_r_",                              (DL_FUNC) &_Rmlx_as_r_,                               1},
     {"_Rmlx_average_gradients_",                 (DL_FUNC) &_Rmlx_average_gradients_,                  3},
     {"_Rmlx_clip_grad_norm_",                    (DL_FUNC) &_Rmlx_clip_grad_norm_,                     2},
+    {"_Rmlx_dequantize_",                        (DL_FUNC) &_Rmlx_dequantize_,                         7},
     {"_Rmlx_distributed_available_",             (DL_FUNC) &_Rmlx_distributed_available_,              1},
     {"_Rmlx_distributed_init_",                  (DL_FUNC) &_Rmlx_distributed_init_,                   3},
     {"_Rmlx_free_loopback_ports_",               (DL_FUNC) &_Rmlx_free_loopback_ports_,                1},
     {"_Rmlx_function_module_new_",               (DL_FUNC) &_Rmlx_function_module_new_,                4},
+    {"_Rmlx_gather_qmm_",                        (DL_FUNC) &_Rmlx_gather_qmm_,                        11},
     {"_Rmlx_group_rank_",                        (DL_FUNC) &_Rmlx_group_rank_,                         1},
     {"_Rmlx_group_size_",                        (DL_FUNC) &_Rmlx_group_size_,                         1},
     {"_Rmlx_init_array_",                        (DL_FUNC) &_Rmlx_init_array_,                         4},
-    {"_Rmlx_load_safetensors_",                  (DL_FUNC) &_Rmlx_load_safetensors_,                   1},
+    {"_Rmlx_load_arrays_",                       (DL_FUNC) &_Rmlx_load_arrays_,                        1},
     {"_Rmlx_mlx_active_memory_",                 (DL_FUNC) &_Rmlx_mlx_active_memory_,                  0},
     {"_Rmlx_mlx_arange_",                        (DL_FUNC) &_Rmlx_mlx_arange_,                         5},
     {"_Rmlx_mlx_argreduce_",                     (DL_FUNC) &_Rmlx_mlx_argreduce_,                      4},
@@ -1128,6 +1230,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_mlx_transpose_",                     (DL_FUNC) &_Rmlx_mlx_transpose_,                      2},
     {"_Rmlx_mlx_unary_",                         (DL_FUNC) &_Rmlx_mlx_unary_,                          2},
     {"_Rmlx_mlx_version_",                       (DL_FUNC) &_Rmlx_mlx_version_,                        0},
+    {"_Rmlx_module_dequantize_",                 (DL_FUNC) &_Rmlx_module_dequantize_,                  1},
     {"_Rmlx_module_forward_",                    (DL_FUNC) &_Rmlx_module_forward_,                     2},
     {"_Rmlx_module_freeze_",                     (DL_FUNC) &_Rmlx_module_freeze_,                      5},
     {"_Rmlx_module_get_array_",                  (DL_FUNC) &_Rmlx_module_get_array_,                   2},
@@ -1140,6 +1243,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_module_named_modules_",              (DL_FUNC) &_Rmlx_module_named_modules_,               1},
     {"_Rmlx_module_num_parameters_",             (DL_FUNC) &_Rmlx_module_num_parameters_,              1},
     {"_Rmlx_module_parameters_",                 (DL_FUNC) &_Rmlx_module_parameters_,                  2},
+    {"_Rmlx_module_quantize_candidates_",        (DL_FUNC) &_Rmlx_module_quantize_candidates_,         1},
+    {"_Rmlx_module_quantize_paths_",             (DL_FUNC) &_Rmlx_module_quantize_paths_,              5},
     {"_Rmlx_module_remove_",                     (DL_FUNC) &_Rmlx_module_remove_,                      2},
     {"_Rmlx_module_repr_",                       (DL_FUNC) &_Rmlx_module_repr_,                        1},
     {"_Rmlx_module_same_",                       (DL_FUNC) &_Rmlx_module_same_,                        2},
@@ -1197,6 +1302,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_nn_pool_",                           (DL_FUNC) &_Rmlx_nn_pool_,                            5},
     {"_Rmlx_nn_prelu_",                          (DL_FUNC) &_Rmlx_nn_prelu_,                           2},
     {"_Rmlx_nn_prelu_layer_",                    (DL_FUNC) &_Rmlx_nn_prelu_layer_,                     2},
+    {"_Rmlx_nn_quantized_embedding_",            (DL_FUNC) &_Rmlx_nn_quantized_embedding_,             5},
+    {"_Rmlx_nn_quantized_linear_",               (DL_FUNC) &_Rmlx_nn_quantized_linear_,                6},
     {"_Rmlx_nn_rms_norm_",                       (DL_FUNC) &_Rmlx_nn_rms_norm_,                        2},
     {"_Rmlx_nn_rnn_",                            (DL_FUNC) &_Rmlx_nn_rnn_,                             5},
     {"_Rmlx_nn_rope_",                           (DL_FUNC) &_Rmlx_nn_rope_,                            4},
@@ -1204,6 +1311,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_nn_sinusoidal_positional_encoding_", (DL_FUNC) &_Rmlx_nn_sinusoidal_positional_encoding_,  6},
     {"_Rmlx_nn_smooth_l1_loss_",                 (DL_FUNC) &_Rmlx_nn_smooth_l1_loss_,                  4},
     {"_Rmlx_nn_stacked_recurrent_",              (DL_FUNC) &_Rmlx_nn_stacked_recurrent_,               9},
+    {"_Rmlx_nn_to_dequantized_",                 (DL_FUNC) &_Rmlx_nn_to_dequantized_,                  1},
+    {"_Rmlx_nn_to_quantized_",                   (DL_FUNC) &_Rmlx_nn_to_quantized_,                    4},
     {"_Rmlx_nn_transformer_",                    (DL_FUNC) &_Rmlx_nn_transformer_,                    12},
     {"_Rmlx_nn_transformer_decoder_",            (DL_FUNC) &_Rmlx_nn_transformer_decoder_,             9},
     {"_Rmlx_nn_transformer_decoder_layer_",      (DL_FUNC) &_Rmlx_nn_transformer_decoder_layer_,       7},
@@ -1227,13 +1336,18 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_optimizer_state_",                   (DL_FUNC) &_Rmlx_optimizer_state_,                    1},
     {"_Rmlx_optimizer_type_",                    (DL_FUNC) &_Rmlx_optimizer_type_,                     1},
     {"_Rmlx_optimizer_update_",                  (DL_FUNC) &_Rmlx_optimizer_update_,                   3},
+    {"_Rmlx_quantization_settings_",             (DL_FUNC) &_Rmlx_quantization_settings_,              3},
+    {"_Rmlx_quantize_",                          (DL_FUNC) &_Rmlx_quantize_,                           4},
+    {"_Rmlx_quantized_matmul_",                  (DL_FUNC) &_Rmlx_quantized_matmul_,                   8},
     {"_Rmlx_random_seed_",                       (DL_FUNC) &_Rmlx_random_seed_,                        1},
     {"_Rmlx_recv_like_",                         (DL_FUNC) &_Rmlx_recv_like_,                          3},
-    {"_Rmlx_save_safetensors_",                  (DL_FUNC) &_Rmlx_save_safetensors_,                   2},
+    {"_Rmlx_save_arrays_",                       (DL_FUNC) &_Rmlx_save_arrays_,                        3},
     {"_Rmlx_schedule_values_",                   (DL_FUNC) &_Rmlx_schedule_values_,                    2},
     {"_Rmlx_send_",                              (DL_FUNC) &_Rmlx_send_,                               3},
     {"_Rmlx_train_step_call_",                   (DL_FUNC) &_Rmlx_train_step_call_,                    3},
+    {"_Rmlx_train_step_key_",                    (DL_FUNC) &_Rmlx_train_step_key_,                     1},
     {"_Rmlx_train_step_new_",                    (DL_FUNC) &_Rmlx_train_step_new_,                     6},
+    {"_Rmlx_train_step_set_key_",                (DL_FUNC) &_Rmlx_train_step_set_key_,                 2},
     {"_Rmlx_value_and_grad_",                    (DL_FUNC) &_Rmlx_value_and_grad_,                     3},
     {NULL, NULL, 0}
 };

@@ -1,5 +1,6 @@
 // Constructors of the built-in layers and the functional activations.
 #include "rmlx_module.h"
+#include "rmlx_embedding.h"
 
 #include <functional>
 #include <limits>
@@ -42,36 +43,24 @@ SEXP nn_identity_() {
   return rmlx_wrap_module(std::make_shared<nn::Identity>());
 }
 
-namespace {
-
-// The embedding R creates: it takes R's 1-based indices and shifts them to
-// MLX's 0-based ones, so indices are 1-based however the layer is reached
-// (directly, or inside a Sequential or a module written in R). Its
-// parameters are those of nn::Embedding, so weights still match MLX Python.
-// An index outside [1, num_embeddings] gives a row of NaN instead of a read
-// outside the table, which MLX's gather does not check.
-class OneBasedEmbedding : public nn::Embedding {
- public:
-  using nn::Embedding::Embedding;
-  mx::array forward(const mx::array& x) override {
-    if (!mx::issubdtype(x.dtype(), mx::integer)) {
-      return nn::Embedding::forward(x);
-    }
-    int rows = param("weight").shape(0);
-    mx::array index = mx::subtract(x, mx::array(1, x.dtype()));
-    mx::array valid = mx::logical_and(
-        mx::greater_equal(index, mx::array(0, x.dtype())),
-        mx::less(index, mx::array(rows, x.dtype())));
-    mx::array safe = mx::where(valid, index, mx::array(0, x.dtype()));
-    mx::array out = nn::Embedding::forward(safe);
-    return mx::where(
-        mx::expand_dims(valid, -1),
-        out,
-        mx::array(std::numeric_limits<float>::quiet_NaN(), out.dtype()));
+mx::array rmlx_one_based_lookup(
+    const mx::array& x,
+    int rows,
+    const std::function<mx::array(const mx::array&)>& lookup) {
+  if (!mx::issubdtype(x.dtype(), mx::integer)) {
+    return lookup(x);
   }
-};
-
-} // namespace
+  mx::array index = mx::subtract(x, mx::array(1, x.dtype()));
+  mx::array valid = mx::logical_and(
+      mx::greater_equal(index, mx::array(0, x.dtype())),
+      mx::less(index, mx::array(rows, x.dtype())));
+  mx::array safe = mx::where(valid, index, mx::array(0, x.dtype()));
+  mx::array out = lookup(safe);
+  return mx::where(
+      mx::expand_dims(valid, -1),
+      out,
+      mx::array(std::numeric_limits<float>::quiet_NaN(), out.dtype()));
+}
 
 [[cpp11::register]]
 SEXP nn_embedding_(int num_embeddings, int dims) {
@@ -82,14 +71,16 @@ SEXP nn_embedding_(int num_embeddings, int dims) {
 [[cpp11::register]]
 SEXP nn_embedding_as_linear_(SEXP module, SEXP x) {
   auto m = rmlx_unwrap_module(module, "mlx_as_linear", "embedding");
-  auto embedding = std::dynamic_pointer_cast<nn::Embedding>(m);
-  if (!embedding) {
-    throw std::invalid_argument(
-        "mlx_as_linear(): `embedding` must be an Embedding layer, not " +
-        m->type_name() + ".");
+  const auto& input = rmlx_unwrap_array(x, "mlx_as_linear", "x");
+  if (auto embedding = std::dynamic_pointer_cast<nn::Embedding>(m)) {
+    return rmlx_wrap_array(embedding->as_linear(input));
   }
-  return rmlx_wrap_array(
-      embedding->as_linear(rmlx_unwrap_array(x, "mlx_as_linear", "x")));
+  if (auto embedding = std::dynamic_pointer_cast<nn::QuantizedEmbedding>(m)) {
+    return rmlx_wrap_array(embedding->as_linear(input));
+  }
+  throw std::invalid_argument(
+      "mlx_as_linear(): `embedding` must be an Embedding or "
+      "QuantizedEmbedding layer, not " + m->type_name() + ".");
 }
 
 [[cpp11::register]]

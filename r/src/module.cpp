@@ -2,6 +2,8 @@
 // a heap-allocated std::shared_ptr<rmlx::nn::Module>.
 #include "rmlx_module.h"
 
+#include "rmlx/io.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <stdexcept>
@@ -120,8 +122,10 @@ std::shared_ptr<nn::Module>& rmlx_unwrap_module(
   if (handle == nullptr) {
     throw std::invalid_argument(
         std::string(fn) + "(): `" + arg +
-        "` is an MLX module that no longer exists (restored by readRDS()); "
-        "create it again and load its weights with mlx_load_weights().");
+        "` is an MLX module that no longer exists (restored by readRDS(), "
+        "which cannot store MLX modules). Save a module's weights with "
+        "mlx_save_weights() or mlx_save_checkpoint(), then create the module "
+        "again and load them with mlx_load_weights().");
   }
   return *handle;
 }
@@ -394,28 +398,42 @@ SEXP function_module_new_(
   return rmlx_wrap_module(module, self);
 }
 
+// Writes named arrays to a .safetensors or .npz file (by extension) with
+// string metadata given as a named character vector.
 [[cpp11::register]]
-void save_safetensors_(cpp11::list arrays, std::string path) {
-  std::unordered_map<std::string, mx::array> named;
-  for (const auto& [name, a] : rmlx_unwrap_named(arrays, "mlx_save_safetensors")) {
-    named.insert_or_assign(name, a);
+void save_arrays_(cpp11::list arrays, std::string path, cpp11::strings metadata) {
+  rmlx::io::Metadata values;
+  if (metadata.size() > 0) {
+    cpp11::strings keys(metadata.names());
+    for (R_xlen_t i = 0; i < metadata.size(); ++i) {
+      values[std::string(keys[i])] = std::string(metadata[i]);
+    }
   }
-  std::string temporary = path + ".partial.safetensors";
-  mx::save_safetensors(temporary, named, {{"format", "mlx"}});
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    throw std::runtime_error(
-        "mlx_save_safetensors(): could not move the written file to '" +
-        path + "'.");
-  }
+  rmlx::io::save_arrays(
+      path, rmlx_unwrap_named(arrays, "mlx_save_safetensors"), values);
 }
 
+// Reads a .safetensors, .npz or .npy file into a list sorted by name, with
+// the file's metadata as the attribute "metadata" (a named character
+// vector, empty for .npz and .npy files).
 [[cpp11::register]]
-cpp11::list load_safetensors_(std::string path) {
-  auto [arrays, metadata] = mx::load_safetensors(path);
-  nn::NamedArrays named(arrays.begin(), arrays.end());
-  std::sort(named.begin(), named.end(), [](const auto& a, const auto& b) {
-    return a.first < b.first;
-  });
-  return rmlx_wrap_named(named);
+cpp11::list load_arrays_(std::string path) {
+  auto file = rmlx::io::load_arrays(path);
+  std::sort(
+      file.arrays.begin(), file.arrays.end(), [](const auto& a, const auto& b) {
+        return a.first < b.first;
+      });
+  std::vector<std::pair<std::string, std::string>> metadata(
+      file.metadata.begin(), file.metadata.end());
+  std::sort(metadata.begin(), metadata.end());
+  cpp11::writable::strings values(metadata.size());
+  cpp11::writable::strings keys(metadata.size());
+  for (size_t i = 0; i < metadata.size(); ++i) {
+    keys[i] = metadata[i].first;
+    values[i] = metadata[i].second;
+  }
+  values.names() = keys;
+  cpp11::writable::list out = rmlx_wrap_named(file.arrays);
+  out.attr("metadata") = values;
+  return out;
 }

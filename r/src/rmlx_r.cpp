@@ -95,7 +95,9 @@ mx::array& rmlx_unwrap_array(SEXP x, const char* fn, const char* arg) {
     throw std::invalid_argument(
         std::string(fn) + "(): `" + arg +
         "` is an MLX array that no longer exists (freed, or restored by "
-        "readRDS()); create it again.");
+        "readRDS(), which cannot store MLX arrays); create it again. To save "
+        "arrays, use mlx_save_safetensors(), or convert them with as.array() "
+        "before saveRDS().");
   }
   return *a;
 }

@@ -1,5 +1,7 @@
 #include "rmlx/nn/module.h"
 
+#include "rmlx/io.h"
+
 #include "layer_utils.h"
 
 #include <algorithm>
@@ -46,11 +48,6 @@ void check_local_name(const std::string& name) {
         << "but received '" << name << "'.";
     throw std::invalid_argument(msg.str());
   }
-}
-
-bool has_suffix(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-      s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 } // namespace
@@ -292,85 +289,65 @@ void Module::load_weights(const NamedArrays& weights, bool strict) {
     update(weights, false);
     return;
   }
+
+  // Collect every problem before raising, so one error lists them all.
   std::unordered_map<std::string, const mx::array*> given;
   for (const auto& [name, w] : weights) {
     given[name] = &w;
   }
   std::vector<std::string> missing;
+  std::vector<std::string> mis_shaped;
   for (const auto& [name, p] : parameters()) {
     auto it = given.find(name);
     if (it == given.end()) {
-      missing.push_back(name);
+      missing.push_back("'" + name + "'");
       continue;
     }
     if (it->second->shape() != p.shape()) {
-      throw std::invalid_argument(
-          "[Module.load_weights] Expected shape " +
-          detail::shape_string(p.shape()) + " for '" + name +
-          "' but received shape " +
-          detail::shape_string(it->second->shape()) + ".");
+      mis_shaped.push_back(
+          "'" + name + "' (expected " + detail::shape_string(p.shape()) +
+          ", received " + detail::shape_string(it->second->shape()) + ")");
     }
     given.erase(it);
   }
-  auto join = [](const std::vector<std::string>& names) {
-    std::string s;
-    for (size_t i = 0; i < names.size() && i < 10; ++i) {
-      s += (i ? ", '" : "'") + names[i] + "'";
+  std::vector<std::string> unexpected;
+  for (const auto& [name, w] : weights) {
+    if (given.count(name)) {
+      unexpected.push_back("'" + name + "'");
     }
-    if (names.size() > 10) {
-      s += ", ...";
+  }
+
+  auto join = [](const std::vector<std::string>& items) {
+    std::string s;
+    for (size_t i = 0; i < items.size(); ++i) {
+      s += (i ? ", " : "") + items[i];
     }
     return s;
   };
-  if (!given.empty()) {
-    std::vector<std::string> extra;
-    for (const auto& [name, w] : weights) {
-      if (given.count(name)) {
-        extra.push_back(name);
-      }
-    }
-    throw std::invalid_argument(
-        "[Module.load_weights] Received parameters not in the model: " +
-        join(extra) + ".");
-  }
+  std::string problems;
   if (!missing.empty()) {
+    problems += " Missing parameters: " + join(missing) + ".";
+  }
+  if (!unexpected.empty()) {
+    problems += " Parameters not in the model: " + join(unexpected) + ".";
+  }
+  if (!mis_shaped.empty()) {
+    problems += " Wrong shapes: " + join(mis_shaped) + ".";
+  }
+  if (!problems.empty()) {
     throw std::invalid_argument(
-        "[Module.load_weights] Missing parameters: " + join(missing) + ".");
+        "[Module.load_weights] The weights do not match the model." +
+        problems);
   }
   update(weights, true);
 }
 
 void Module::load_weights(const std::string& path, bool strict) {
-  if (!has_suffix(path, ".safetensors")) {
-    throw std::invalid_argument(
-        "[Module.load_weights] Expected a .safetensors file but received '" +
-        path + "'.");
-  }
-  auto [arrays, metadata] = mx::load_safetensors(path);
-  NamedArrays weights(arrays.begin(), arrays.end());
-  load_weights(weights, strict);
+  load_weights(io::load_arrays(path).arrays, strict);
 }
 
 void Module::save_weights(const std::string& path) const {
-  if (!has_suffix(path, ".safetensors")) {
-    throw std::invalid_argument(
-        "[Module.save_weights] Expected a path ending in .safetensors but "
-        "received '" + path + "'.");
-  }
-  std::unordered_map<std::string, mx::array> arrays;
-  for (const auto& [name, p] : parameters()) {
-    arrays.insert_or_assign(name, p);
-  }
-  // Write beside the target and rename, so a failed write never leaves a
-  // truncated file in place of an existing one.
-  std::string temporary = path + ".partial.safetensors";
-  mx::save_safetensors(temporary, arrays, {{"format", "mlx"}});
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    throw std::runtime_error(
-        "[Module.save_weights] Could not move the written file to '" + path +
-        "'.");
-  }
+  io::save_arrays(path, parameters());
 }
 
 void Module::apply(

@@ -218,3 +218,269 @@ test_that("MLX Python custom module loads in R", {
 
   expect_equal(as.array(actual), as.array(reference$y), tolerance = 1e-5)
 })
+
+# Twins of interop.py's LAYERS: every layer type with parameters, in
+# .safetensors and .npz, both directions.
+interop_layers <- list(
+  linear = list(build = function() mlx_linear(6, 4), input = c(3, 6)),
+  linear_no_bias = list(build = function() mlx_linear(6, 4, bias = FALSE),
+                        input = c(3, 6)),
+  embedding = list(build = function() mlx_embedding(7, 4), input = 7),
+  layer_norm = list(build = function() mlx_layer_norm(6), input = c(3, 6)),
+  batch_norm = list(build = function() mlx_batch_norm(6), input = c(4, 6)),
+  conv1d = list(build = function() mlx_conv1d(3, 4, 3, padding = 1),
+                input = c(2, 8, 3)),
+  conv2d = list(build = function() mlx_conv2d(3, 4, 3, stride = 2),
+                input = c(2, 7, 7, 3)),
+  conv3d = list(build = function() mlx_conv3d(2, 3, 2), input = c(1, 4, 4, 4, 2)),
+  conv_transpose1d = list(build = function() mlx_conv_transpose1d(3, 4, 3, stride = 2),
+                          input = c(2, 5, 3)),
+  conv_transpose2d = list(build = function() mlx_conv_transpose2d(3, 2, 3),
+                          input = c(1, 4, 4, 3)),
+  conv_transpose3d = list(build = function() mlx_conv_transpose3d(2, 3, 2),
+                          input = c(1, 3, 3, 3, 2)),
+  rnn = list(build = function() mlx_rnn(3, 5), input = c(2, 4, 3)),
+  gru = list(build = function() mlx_gru(3, 5), input = c(2, 4, 3)),
+  lstm = list(build = function() mlx_lstm(3, 5), input = c(2, 4, 3)),
+  cnn = list(
+    build = function() {
+      mlx_sequential(mlx_conv2d(1, 4, 3, padding = 1), mlx_relu(),
+                     mlx_max_pool2d(2), mlx_batch_norm(4), mlx_avg_pool2d(2),
+                     mlx_dropout(0.5), mlx_upsample(2))
+    },
+    input = c(2, 8, 8, 1)
+  ),
+  quantized_linear = list(build = function() mlx_quantized_linear(64, 8),
+                          input = c(3, 64)),
+  quantized_linear_mxfp4 = list(
+    build = function() mlx_quantized_linear(64, 8, mode = "mxfp4"),
+    input = c(3, 64)
+  ),
+  quantized_embedding = list(
+    build = function() mlx_quantized_embedding(10, 64, group_size = 32, bits = 8),
+    input = 10
+  ),
+  linear_bfloat16 = list(build = function() mlx_set_dtype(mlx_linear(6, 4), "bfloat16"),
+                         input = c(3, 6), dtype = "bfloat16"),
+  linear_float16 = list(build = function() mlx_set_dtype(mlx_linear(6, 4), "float16"),
+                        input = c(3, 6), dtype = "float16")
+)
+
+# The first output of a layer (an LSTM's hidden states) as a float vector.
+layer_output <- function(layer, x) {
+  y <- mlx_forward(layer, x)
+  if (is.list(y)) y <- y[[1]]
+  as.vector(as.array(mlx_astype(y, "float32")))
+}
+
+# Replaces every float parameter with random values (a positive running
+# variance), so that no initial value can hide a mismatch.
+randomize_floats <- function(layer) {
+  params <- mlx_parameters(layer)
+  values <- list()
+  for (name in names(params)) {
+    dtype <- mlx_dtype(params[[name]])
+    if (!dtype %in% c("float32", "float16", "bfloat16")) next
+    n <- prod(dim(params[[name]]))
+    raw <- if (endsWith(name, "running_var")) runif(n, 0.5, 1.5) else rnorm(n)
+    values[[name]] <- mlx_astype(
+      as_mlx(array(raw, dim(params[[name]]))), dtype
+    )
+  }
+  mlx_param_set_values(layer, values)
+  layer
+}
+
+tolerance_for <- function(spec) {
+  if (is.null(spec$dtype)) 1e-5 else 1e-2
+}
+
+test_that("every layer type's weights load in MLX Python", {
+  python <- skip_without_python()
+  dir <- withr::local_tempdir()
+  set.seed(11)
+  expected <- list()
+  for (name in names(interop_layers)) {
+    spec <- interop_layers[[name]]
+    layer <- randomize_floats(spec$build())
+    mlx_set_training(layer, FALSE)
+    if (length(spec$input) == 1) {
+      ids <- matrix(sample.int(spec$input, 6, replace = TRUE), 2, 3)
+      x_python <- as_mlx(ids - 1L, dtype = "int32")
+      x_r <- as_mlx(ids, dtype = "int32")
+    } else {
+      x_r <- mlx_astype(as_mlx(array(rnorm(prod(spec$input)), spec$input)),
+                        spec$dtype %||% "float32")
+      x_python <- x_r
+    }
+    expected[[name]] <- layer_output(layer, x_r)
+    mlx_save_weights(layer, file.path(dir, paste0(name, ".safetensors")))
+    mlx_save_weights(layer, file.path(dir, paste0(name, ".npz")))
+    mlx_save_safetensors(list(x = x_python),
+                         file.path(dir, paste0(name, "_input.safetensors")))
+  }
+
+  run_interop(python, "layers-forward", dir)
+
+  for (name in names(interop_layers)) {
+    for (format in c("safetensors", "npz")) {
+      output <- file.path(dir, sprintf("%s_%s_output.safetensors", name, format))
+      actual <- mlx_load(output)$y
+      expect_equal(as.vector(as.array(mlx_astype(actual, "float32"))),
+                   expected[[name]], tolerance = tolerance_for(interop_layers[[name]]),
+                   label = paste(name, format))
+    }
+  }
+})
+
+test_that("every layer type's MLX Python weights load in R", {
+  python <- skip_without_python()
+  dir <- withr::local_tempdir()
+  run_interop(python, "layers-export", dir, "12")
+  for (name in names(interop_layers)) {
+    spec <- interop_layers[[name]]
+    data <- mlx_load(file.path(dir, paste0(name, "_data.safetensors")))
+    x <- data$x
+    if (length(spec$input) == 1) {
+      # MLX Python wrote 0-based indices; the R layers take 1-based ones.
+      x <- x + 1L
+    }
+    for (format in c("safetensors", "npz")) {
+      layer <- spec$build()
+      mlx_load_weights(layer, file.path(dir, paste0(name, ".", format)))
+      mlx_set_training(layer, FALSE)
+      expect_equal(layer_output(layer, x),
+                   as.vector(as.array(mlx_astype(data$y, "float32"))),
+                   tolerance = tolerance_for(spec), label = paste(name, format))
+      expect_identical(
+        vapply(mlx_parameters(layer), mlx_dtype, ""),
+        vapply(mlx_load(file.path(dir, paste0(name, ".", format))), mlx_dtype, "")[
+          names(mlx_parameters(layer))],
+        label = paste(name, format, "dtypes")
+      )
+    }
+  }
+})
+
+# Twins of the PyTorch models of interop.py's torch-export, with the same
+# module names.
+torch_small_cnn <- mlx_module("SmallCNN",
+  initialize = function() {
+    self$conv1 <- mlx_conv2d(1, 4, 3, padding = 1)
+    self$pool <- mlx_max_pool2d(2)
+    self$conv2 <- mlx_conv2d(4, 6, 3)
+    self$head <- mlx_linear(6, 3)
+  },
+  forward = function(x) {
+    h <- mlx_forward(self$pool, mlx_act_relu(mlx_forward(self$conv1, x)))
+    h <- mlx_act_relu(mlx_forward(self$conv2, h))
+    mlx_forward(self$head, mlx_mean(h, axis = c(2, 3)))
+  }
+)
+
+torch_holder <- mlx_module("Holder",
+  initialize = function(...) {
+    layers <- list(...)
+    for (name in names(layers)) self[[name]] <- layers[[name]]
+  },
+  forward = function(x) x
+)
+
+# The layout of MLX Python's MultiHeadAttention: four projections.
+torch_attention <- mlx_module("MultiHeadAttention",
+  initialize = function(dims) {
+    self$query_proj <- mlx_linear(dims, dims)
+    self$key_proj <- mlx_linear(dims, dims)
+    self$value_proj <- mlx_linear(dims, dims)
+    self$out_proj <- mlx_linear(dims, dims)
+  },
+  forward = function(x) x
+)
+
+expect_close_arrays <- function(actual, expected, label) {
+  expect_identical(dim(actual), dim(expected), label = label)
+  expect_equal(as.array(actual), as.array(expected), tolerance = 1e-5,
+               label = label)
+}
+
+torch_export_dir <- function(python) {
+  dir <- withr::local_tempdir(.local_envir = parent.frame(2))
+  run_interop(python, "torch-export", dir, "21")
+  dir
+}
+
+test_that("PyTorch-trained CNN predicts the same in R", {
+  python <- skip_without_python(c("mlx.core", "torch", "safetensors.torch"))
+  dir <- torch_export_dir(python)
+  data <- mlx_load(file.path(dir, "torch_cnn_data.safetensors"))
+  model <- torch_small_cnn()
+
+  mlx_load_torch_weights(model, file.path(dir, "torch_cnn.safetensors"))
+
+  expect_close_arrays(mlx_forward(model, data$x), data$y, "cnn")
+  expect_identical(dim(mlx_parameters(model)$conv2.weight), c(6L, 3L, 3L, 4L))
+})
+
+test_that("PyTorch transposed convolutions convert", {
+  python <- skip_without_python(c("mlx.core", "torch", "safetensors.torch"))
+  dir <- torch_export_dir(python)
+  data <- mlx_load(file.path(dir, "torch_transposed_data.safetensors"))
+  model <- torch_holder(
+    ct1 = mlx_conv_transpose1d(3, 4, 3, stride = 2),
+    ct2 = mlx_conv_transpose2d(3, 2, 3, stride = 2, padding = 1),
+    ct3 = mlx_conv_transpose3d(2, 3, 2)
+  )
+
+  mlx_load_torch_weights(model, file.path(dir, "torch_transposed.safetensors"))
+
+  expect_close_arrays(mlx_forward(model$ct1, data$x1), data$y1, "ct1")
+  expect_close_arrays(mlx_forward(model$ct2, data$x2), data$y2, "ct2")
+  expect_close_arrays(mlx_forward(model$ct3, data$x3), data$y3, "ct3")
+})
+
+test_that("PyTorch RNN, GRU and LSTM convert", {
+  python <- skip_without_python(c("mlx.core", "torch", "safetensors.torch"))
+  dir <- torch_export_dir(python)
+  data <- mlx_load(file.path(dir, "torch_recurrent_data.safetensors"))
+  model <- torch_holder(rnn = mlx_rnn(3, 5), gru = mlx_gru(3, 5),
+                        lstm = mlx_lstm(3, 5))
+
+  mlx_load_torch_weights(model, file.path(dir, "torch_recurrent.safetensors"))
+
+  expect_close_arrays(mlx_forward(model$rnn, data$x), data$rnn, "rnn")
+  expect_close_arrays(mlx_forward(model$gru, data$x), data$gru, "gru")
+  expect_close_arrays(mlx_forward(model$lstm, data$x)[[1]], data$lstm, "lstm")
+})
+
+test_that("PyTorch MultiheadAttention in_proj splits", {
+  python <- skip_without_python(c("mlx.core", "torch", "safetensors.torch"))
+  dir <- torch_export_dir(python)
+  data <- mlx_load(file.path(dir, "torch_attention_data.safetensors"))
+  model <- torch_holder(attn = torch_attention(8))
+
+  mlx_load_torch_weights(model, file.path(dir, "torch_attention.safetensors"))
+
+  attn <- model$attn
+  expect_close_arrays(mlx_forward(attn$query_proj, data$x), data$q, "query")
+  expect_close_arrays(mlx_forward(attn$key_proj, data$x), data$k, "key")
+  expect_close_arrays(mlx_forward(attn$value_proj, data$x), data$v, "value")
+  expect_close_arrays(mlx_forward(attn$out_proj, data$x), data$out, "out")
+})
+
+test_that("PyTorch import reports unused tensors and takes renames", {
+  python <- skip_without_python(c("mlx.core", "torch", "safetensors.torch"))
+  dir <- torch_export_dir(python)
+  path <- file.path(dir, "torch_cnn.safetensors")
+  expect_error(mlx_load_torch_weights(torch_holder(conv1 = mlx_conv2d(1, 4, 3, padding = 1)), path),
+               "conv2.bias, conv2.weight, head.bias, head.weight", fixed = TRUE)
+  renamed <- torch_holder(first = mlx_conv2d(1, 4, 3, padding = 1))
+  mlx_load_torch_weights(renamed, path, rename = c("^conv1\\." = "first."),
+                         strict = FALSE)
+  torch_weight <- mlx_load(path)$conv1.weight
+  expect_equal(as.array(mlx_parameters(renamed)$first.weight),
+               as.array(mlx_transpose(torch_weight, c(1, 3, 4, 2))))
+  map <- mlx_torch_name_map()
+  map$Conv2d <- function(tensors, module) stop("no conversion")
+  expect_error(mlx_load_torch_weights(torch_small_cnn(), path, name_map = map),
+               "converter failed")
+})

@@ -131,14 +131,17 @@ class Module : public std::enable_shared_from_this<Module> {
 
   /**
    * Loads weights by dotted name. With strict, the names must be exactly
-   * this tree's parameters and every shape must match.
+   * this tree's parameters and every shape must match; otherwise one
+   * std::invalid_argument lists every missing, unexpected and mis-shaped
+   * name.
    */
   void load_weights(const NamedArrays& weights, bool strict = true);
 
-  /** Loads weights from a .safetensors or .npz file. */
+  /** Loads weights from a .safetensors or .npz file (see rmlx/io.h). */
   void load_weights(const std::string& path, bool strict = true);
 
-  /** Writes every parameter to a .safetensors or .npz file. */
+  /** Writes every parameter to a .safetensors or .npz file, chosen by the
+   * extension. */
   void save_weights(const std::string& path) const;
 
   /**
