@@ -307,18 +307,21 @@ if part_selected transformer; then
     cpus=$(cpu_list "$cores")
     record "tf_rmlx_$cores" pinned "$cpus" "$cores" Rscript transformer_rmlx.R
     record "tf_torch_$cores" pinned "$cpus" "$cores" "$python" transformer_torch.py
-    record "tf_mlx_$cores" pinned "$cpus" "$cores" "$python" transformer_mlx.py 10 mlx_python
+    record "tf_mlx_openblas_$cores" pinned "$cpus" "$cores" \
+      env LD_PRELOAD="$openblas" "$python" transformer_mlx.py 10 mlx_openblas
+    record "tf_mlx_$cores" pinned "$cpus" "$cores" "$python" transformer_mlx.py 3 mlx_python
   done
   echo
-  echo "| 2-layer encoder, d 256, 4 heads, mlp 1024, seq 128, batch 16 | Rmlx ms | MLX Python ms | PyTorch ms | Rmlx/PyTorch | MLX Python/PyTorch | target | result |"
-  echo "| --- | ---: | ---: | ---: | --- | --- | --- | --- |"
+  echo "| 2-layer encoder, d 256, 4 heads, mlp 1024, seq 128, batch 16 | Rmlx ms | MLX Python, OpenBLAS ms | MLX Python, as installed ms | PyTorch ms | Rmlx/PyTorch | MLX Python (OpenBLAS)/PyTorch | target | result |"
+  echo "| --- | ---: | ---: | ---: | ---: | --- | --- | --- | --- |"
   for cores in 1 2; do
     t_rmlx=$(value "tf_rmlx_$cores" rmlx encoder_ms)
+    t_blas=$(value "tf_mlx_openblas_$cores" mlx_openblas encoder_ms)
     t_mlx=$(value "tf_mlx_$cores" mlx_python encoder_ms)
     t_torch=$(value "tf_torch_$cores" pytorch encoder_ms)
     r=$(ratio "$t_rmlx" "$t_torch")
-    r_mlx=$(ratio "$t_mlx" "$t_torch")
-    echo "| forward + backward $(cores_label "$cores") | $(or_na "$t_rmlx") | $(or_na "$t_mlx") | $(or_na "$t_torch") | $r | $r_mlx | <= 1.0 | $(verdict "$r" '<=' 1.0) |"
+    r_mlx=$(ratio "$t_blas" "$t_torch")
+    echo "| forward + backward $(cores_label "$cores") | $(or_na "$t_rmlx") | $(or_na "$t_blas") | $(or_na "$t_mlx") | $(or_na "$t_torch") | $r | $r_mlx | <= 1.0 | $(verdict "$r" '<=' 1.0) |"
   done
   echo
   echo "| generation, 128 positions, batch 1 | cached positions/s | recomputed positions/s | speedup |"
