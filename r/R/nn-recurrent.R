@@ -206,7 +206,12 @@ rnn_activation_names <- function() {
     tanh = mlx_act_tanh, relu = mlx_act_relu, leaky_relu = mlx_act_leaky_relu,
     sigmoid = mlx_act_sigmoid, silu = mlx_act_silu, gelu = mlx_act_gelu,
     gelu_approx = mlx_act_gelu_approx,
-    gelu_fast_approx = mlx_act_gelu_fast_approx, softmax = mlx_act_softmax
+    gelu_fast_approx = mlx_act_gelu_fast_approx, softmax = mlx_act_softmax,
+    celu = mlx_act_celu, elu = mlx_act_elu, hard_tanh = mlx_act_hard_tanh,
+    hardswish = mlx_act_hardswish, log_sigmoid = mlx_act_log_sigmoid,
+    mish = mlx_act_mish, relu2 = mlx_act_relu2, relu6 = mlx_act_relu6,
+    selu = mlx_act_selu, softplus = mlx_act_softplus,
+    softsign = mlx_act_softsign
   )
 }
 

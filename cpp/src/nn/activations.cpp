@@ -399,4 +399,31 @@ mx::array PReLU::forward(const mx::array& x) {
   return prelu(x, weight);
 }
 
+const std::map<std::string, ActivationFunction>& named_activations() {
+  using A = const mx::array&;
+  static const std::map<std::string, ActivationFunction> table = {
+      {"celu", [](A x) { return celu(x); }},
+      {"elu", [](A x) { return elu(x); }},
+      {"gelu", [](A x) { return gelu(x); }},
+      {"gelu_approx", [](A x) { return gelu_approx(x); }},
+      {"gelu_fast_approx", [](A x) { return gelu_fast_approx(x); }},
+      {"hard_tanh", [](A x) { return hard_tanh(x); }},
+      {"hardswish", [](A x) { return hardswish(x); }},
+      {"leaky_relu", [](A x) { return leaky_relu(x); }},
+      {"log_sigmoid", [](A x) { return log_sigmoid(x); }},
+      {"mish", [](A x) { return mish(x); }},
+      {"relu", [](A x) { return relu(x); }},
+      {"relu2", [](A x) { return relu2(x); }},
+      {"relu6", [](A x) { return relu6(x); }},
+      {"selu", [](A x) { return selu(x); }},
+      {"sigmoid", [](A x) { return nn::sigmoid(x); }},
+      {"silu", [](A x) { return silu(x); }},
+      {"softmax", [](A x) { return nn::softmax(x); }},
+      {"softplus", [](A x) { return softplus(x); }},
+      {"softsign", [](A x) { return softsign(x); }},
+      {"tanh", [](A x) { return mx::tanh(x); }},
+  };
+  return table;
+}
+
 } // namespace rmlx::nn

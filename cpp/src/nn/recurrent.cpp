@@ -15,24 +15,6 @@ namespace rmlx::nn {
 
 namespace {
 
-using ActivationFn = std::function<mx::array(const mx::array&)>;
-
-const std::map<std::string, ActivationFn>& named_activations() {
-  static const std::map<std::string, ActivationFn> table = {
-      {"tanh", [](const mx::array& x) { return mx::tanh(x); }},
-      {"relu", [](const mx::array& x) { return relu(x); }},
-      {"leaky_relu", [](const mx::array& x) { return leaky_relu(x); }},
-      {"sigmoid", [](const mx::array& x) { return nn::sigmoid(x); }},
-      {"silu", [](const mx::array& x) { return silu(x); }},
-      {"gelu", [](const mx::array& x) { return gelu(x); }},
-      {"gelu_approx", [](const mx::array& x) { return gelu_approx(x); }},
-      {"gelu_fast_approx",
-       [](const mx::array& x) { return gelu_fast_approx(x); }},
-      {"softmax", [](const mx::array& x) { return nn::softmax(x); }},
-  };
-  return table;
-}
-
 void check_sizes(const std::string& layer, int input_size, int hidden_size) {
   if (input_size <= 0 || hidden_size <= 0) {
     std::ostringstream msg;

@@ -14,24 +14,6 @@ namespace rmlx::nn {
 
 namespace {
 
-using ActivationFn = std::function<mx::array(const mx::array&)>;
-
-const std::map<std::string, ActivationFn>& activation_table() {
-  static const std::map<std::string, ActivationFn> table = {
-      {"tanh", [](const mx::array& x) { return mx::tanh(x); }},
-      {"relu", [](const mx::array& x) { return relu(x); }},
-      {"leaky_relu", [](const mx::array& x) { return leaky_relu(x); }},
-      {"sigmoid", [](const mx::array& x) { return nn::sigmoid(x); }},
-      {"silu", [](const mx::array& x) { return silu(x); }},
-      {"gelu", [](const mx::array& x) { return gelu(x); }},
-      {"gelu_approx", [](const mx::array& x) { return gelu_approx(x); }},
-      {"gelu_fast_approx",
-       [](const mx::array& x) { return gelu_fast_approx(x); }},
-      {"softmax", [](const mx::array& x) { return nn::softmax(x); }},
-  };
-  return table;
-}
-
 // Registers a module activation as the child "activation" and returns "",
 // or checks a name and returns it.
 std::string register_activation(
@@ -47,10 +29,10 @@ std::string register_activation(
     return "";
   }
   const auto& name = std::get<std::string>(activation);
-  if (!activation_table().count(name)) {
+  if (!named_activations().count(name)) {
     std::ostringstream msg;
     msg << "[" << layer.type_name() << "] Expected activation to be one of";
-    for (const auto& [known, fn] : activation_table()) {
+    for (const auto& [known, fn] : named_activations()) {
       msg << " '" << known << "'";
     }
     msg << " or a module, but received '" << name << "'.";
@@ -66,7 +48,7 @@ mx::array apply_activation(
   if (layer.has("activation")) {
     return (*layer.child("activation"))(x);
   }
-  return activation_table().at(name)(x);
+  return named_activations().at(name)(x);
 }
 
 void check_layer_sizes(

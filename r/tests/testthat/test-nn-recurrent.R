@@ -204,6 +204,22 @@ test_that("rnn nonlinearity forms agree", {
   expect_error(mlx_rnn(3, 4, nonlinearity = 1), "activation function")
 })
 
+test_that("rnn applies every named activation as its function", {
+  x <- as_mlx(array(rnorm(2 * 5 * 3, sd = 3), c(2, 5, 3)))
+  known <- Rmlx:::rnn_activation_names()
+  for (name in names(known)) {
+    mlx_random_seed(7)
+    by_name <- mlx_rnn(3, 4, nonlinearity = name)
+    mlx_random_seed(7)
+    # A closure goes through R, so it checks the C++ table against the
+    # R function of the same name.
+    by_closure <- mlx_rnn(3, 4, nonlinearity = function(x) known[[name]](x))
+    expect_equal(as.array(mlx_forward(by_name, x)),
+                 as.array(mlx_forward(by_closure, x)),
+                 tolerance = 1e-6, label = name)
+  }
+})
+
 test_that("recurrent print matches MLX", {
   mlx_random_seed(1)
   expect_identical(format(mlx_gru(3, 4)),

@@ -4,6 +4,8 @@
 // mlx::core's functions of the same name.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <string>
 
 #include "rmlx/nn/module.h"
@@ -157,6 +159,16 @@ mx::array step(
     const mx::array& x,
     double threshold = 0.0,
     mx::StreamOrDevice s = {});
+
+/** An activation applied with its default options. */
+using ActivationFunction = std::function<mx::array(const mx::array&)>;
+
+/**
+ * Returns the activations that layers such as RNN and the transformer
+ * layers accept by name: each one's MLX Python function name (relu, gelu,
+ * tanh, ...) mapped to the function with its default options.
+ */
+const std::map<std::string, ActivationFunction>& named_activations();
 
 /** The ReLU layer; see relu(). */
 class ReLU : public UnaryModule {
