@@ -309,3 +309,14 @@ TEST_CASE("more activation layers have MLX Python names") {
   CHECK(HardTanh(-2.0, 3.0).max_val() == 3.0);
   CHECK(Step(1.5).threshold() == 1.5);
 }
+
+TEST_CASE("softmax and softmin promote integers on any axis") {
+  mx::array counts = mx::array({1, 3, 5, 2, 4, 6}, {2, 3});
+  mx::array as_float = mx::astype(counts, mx::float32);
+  for (int axis : {0, 1}) {
+    mx::array probabilities = rmlx::nn::softmax(counts, axis);
+    CHECK(probabilities.dtype() == mx::float32);
+    CHECK(arrays_close(probabilities, rmlx::nn::softmax(as_float, axis)));
+    CHECK(arrays_close(softmin(counts, axis), softmin(as_float, axis)));
+  }
+}

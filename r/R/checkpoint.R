@@ -20,6 +20,7 @@
 #'   half-written.
 #' @param model An MLX module.
 #' @param optimizer `NULL`, or the optimizer whose state to save or restore.
+#'   Loading requires an optimizer of the class that was saved.
 #' @param train_step `NULL`, or a training step from [mlx_train_step()]
 #'   whose PRNG key (used by dropout inside the step) to save or restore.
 #' @param metadata `NULL`, or a named character vector stored in the file;
@@ -114,13 +115,23 @@ mlx_load_checkpoint <- function(path, model, optimizer = NULL,
     out
   }
   weights <- section("model.")
-  check_weights_match(model, weights, rlang::current_env())
+  check_weights_match(model, weights, rlang::current_env(), hint = NULL)
   optimizer_state <- section("optimizer.")
   if (!is.null(optimizer)) {
     if (!length(optimizer_state)) {
       abort_invalid("{.arg optimizer} has no state in the checkpoint.",
                     "{.file {path}} was saved without an optimizer.",
                     rlang::current_env())
+    }
+    # Optimizers share state names ("v" is SGD's momentum and Adam's second
+    # moment), so a state of another class would load without an error.
+    saved_class <- unname(metadata["rmlx.optimizer"])
+    if (!identical(saved_class, class(optimizer)[[1]])) {
+      abort_invalid(
+        "{.arg optimizer} must be of the class saved in the checkpoint.",
+        "{.file {path}} holds the state of {.cls {saved_class}}, but {.arg optimizer} is {.cls {class(optimizer)[[1]]}}.",
+        rlang::current_env()
+      )
     }
   }
   key <- arrays[["train_step.key"]]

@@ -188,7 +188,8 @@ check_input_path <- function(path, arg, call = rlang::caller_env()) {
 }
 
 # Raises one error that lists every missing, unexpected and mis-shaped name.
-check_weights_match <- function(module, values, call) {
+check_weights_match <- function(module, values, call,
+                                hint = "Use {.code strict = FALSE} to load the names that match.") {
   params <- mlx_parameters(module)
   missing <- setdiff(names(params), names(values))
   unexpected <- setdiff(names(values), names(params))
@@ -214,7 +215,7 @@ check_weights_match <- function(module, values, call) {
                                          paste(unexpected, collapse = ", "))),
     if (length(mis_shaped)) c(x = paste0("Wrong shape (", length(mis_shaped), "): ",
                                          paste(mis_shaped, collapse = "; "))),
-    i = "Use {.code strict = FALSE} to load the names that match."
+    if (!is.null(hint)) c(i = hint)
   )
   cli::cli_abort(
     c("The weights do not match the model's parameters.", bullets),

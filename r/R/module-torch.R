@@ -13,6 +13,8 @@
 #'
 #' The converters of [mlx_torch_name_map()]:
 #' * `Linear`, `Embedding`, `LayerNorm`: tensors as they are.
+#' * `Bilinear`: weight from PyTorch's `(out, in1, in2)` to MLX's
+#'   `(out, in2, in1)`.
 #' * `BatchNorm`: as they are, without `num_batches_tracked`.
 #' * `Conv1d`, `Conv2d`, `Conv3d`: weight from PyTorch's `(out, in, k...)`
 #'   to MLX's channels-last `(out, k..., in)`.
@@ -122,6 +124,13 @@ mlx_torch_name_map <- function() {
   }
   list(
     Linear = torch_as_is,
+    Bilinear = function(tensors, module) {
+      out <- tensors
+      if (!is.null(out$weight)) {
+        out$weight <- mlx_transpose(out$weight, c(1, 3, 2))
+      }
+      out
+    },
     Embedding = torch_as_is,
     LayerNorm = torch_as_is,
     BatchNorm = function(tensors, module) {

@@ -113,7 +113,8 @@ mlx_create_additive_causal_mask <- function(n, dtype = "float32") {
 #' `mask = mlx_create_additive_causal_mask(length)`; a single new step needs
 #' no mask. A decoder's cross-attention projects `memory` on every call.
 #' The cache belongs to one model and one batch; use a new cache for a new
-#' sequence.
+#' sequence. Passing the cache to another module is an error, and a call
+#' that fails leaves the cache unchanged.
 #'
 #' @param module A module from [mlx_multi_head_attention()] (used as
 #'   self-attention), [mlx_transformer_encoder()],
@@ -171,7 +172,13 @@ mlx_forward_cached <- function(module, x, mask = NULL, memory = NULL,
 
 #' @export
 print.mlx_kv_cache <- function(x, ...) {
-  cat(sprintf("<mlx_kv_cache> %d cached steps\n", nn_kv_cache_offset_(x$ptr)))
+  steps <- tryCatch(nn_kv_cache_offset_(x$ptr), error = function(e) NULL)
+  if (is.null(steps)) {
+    cat("<mlx_kv_cache> that no longer exists (restored by readRDS()?).",
+        "Create a new cache with mlx_kv_cache().\n")
+    return(invisible(x))
+  }
+  cat(sprintf("<mlx_kv_cache> %d cached steps\n", steps))
   invisible(x)
 }
 

@@ -86,7 +86,8 @@ check_learning_rate <- function(learning_rate, call = rlang::caller_env()) {
   if (!is.numeric(learning_rate) || length(learning_rate) != 1 ||
       !is.finite(learning_rate) || learning_rate < 0) {
     received <- describe_value(learning_rate)
-    abort_invalid("{.arg learning_rate} must be a non-negative number.",
+    abort_invalid(paste("{.arg learning_rate} must be a non-negative number or",
+                        "a schedule such as {.fn mlx_cosine_decay}."),
                   "You supplied {received}.", call)
   }
 }

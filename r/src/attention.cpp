@@ -287,17 +287,17 @@ int nn_kv_cache_offset_(SEXP cache) {
   return caches.empty() ? 0 : caches[0].offset();
 }
 
-[[cpp11::register]]
-SEXP nn_forward_cached_(
-    SEXP module,
+namespace {
+
+// Runs `m` on the new positions `x`, extending `caches`.
+SEXP forward_cached(
+    const std::shared_ptr<nn::Module>& m,
+    std::vector<nn::KVCache>& caches,
     SEXP x,
     SEXP mask,
     SEXP memory,
-    SEXP memory_mask,
-    SEXP cache) {
+    SEXP memory_mask) {
   const char* fn = "mlx_forward_cached";
-  auto m = rmlx_unwrap_module(module, fn, "module");
-  auto& caches = unwrap_cache(cache, fn);
   const auto& input = rmlx_unwrap_array(x, fn, "x");
   auto mask_value = optional_array(mask, fn, "mask");
   if (auto encoder = std::dynamic_pointer_cast<nn::TransformerEncoder>(m)) {
@@ -333,4 +333,42 @@ SEXP nn_forward_cached_(
       std::string(fn) + "(): `module` must be a MultiHeadAttention, a "
       "transformer encoder or decoder, or one of their layers, not " +
       m->type_name() + ".");
+}
+
+} // namespace
+
+// The cache records the module of its first successful call in the external
+// pointer's protected slot. A failed call restores the cache, because a layer
+// that appended its keys before a later layer failed would shift every later
+// position.
+[[cpp11::register]]
+SEXP nn_forward_cached_(
+    SEXP module,
+    SEXP x,
+    SEXP mask,
+    SEXP memory,
+    SEXP memory_mask,
+    SEXP cache) {
+  const char* fn = "mlx_forward_cached";
+  auto m = rmlx_unwrap_module(module, fn, "module");
+  auto& caches = unwrap_cache(cache, fn);
+  SEXP owner = R_ExternalPtrProtected(cache);
+  if (owner != R_NilValue &&
+      rmlx_unwrap_module(owner, fn, "module").get() != m.get()) {
+    throw std::invalid_argument(
+        std::string(fn) + "(): `cache` belongs to another module; create a "
+        "new cache with mlx_kv_cache() for each model and sequence.");
+  }
+  auto saved = caches;
+  SEXP out;
+  try {
+    out = forward_cached(m, caches, x, mask, memory, memory_mask);
+  } catch (...) {
+    caches = std::move(saved);
+    throw;
+  }
+  if (owner == R_NilValue) {
+    R_SetExternalPtrProtected(cache, module);
+  }
+  return out;
 }

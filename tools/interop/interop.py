@@ -269,6 +269,24 @@ def torch_export(args):
         data = {"x": x, "q": q, "k": k, "v": v, "out": mha.out_proj(x)}
     save("attention", attention, data)
 
+    # PyTorch stores the weight as (out, in1, in2) and MLX as (out, in2, in1),
+    # so only the square layer has the same shape in both layouts.
+    bilinear = torch.nn.Module()
+    bilinear.square = torch.nn.Bilinear(3, 3, 2)
+    bilinear.wide = torch.nn.Bilinear(3, 4, 2)
+    x1 = torch.randn(5, 3)
+    x2 = torch.randn(5, 3)
+    x3 = torch.randn(5, 4)
+    with torch.no_grad():
+        data = {
+            "x1": x1,
+            "x2": x2,
+            "x3": x3,
+            "square": bilinear.square(x1, x2),
+            "wide": bilinear.wide(x1, x3),
+        }
+    save("bilinear", bilinear, data)
+
 
 def make_input(name):
     if name == "embedding":

@@ -61,7 +61,12 @@ mx::array gelu_fast_approx(
   return mx::multiply(x, mx::sigmoid(scaled, s), s);
 }
 
+// MLX 0.32's softmax promotes integer inputs to float32 along the last axis
+// only, and returns integer zeros along any other axis.
 mx::array softmax(const mx::array& x, int axis, mx::StreamOrDevice s) {
+  if (!mx::issubdtype(x.dtype(), mx::floating)) {
+    return mx::softmax(mx::astype(x, mx::float32, s), axis, false, s);
+  }
   return mx::softmax(x, axis, false, s);
 }
 
@@ -153,7 +158,7 @@ mx::array log_sigmoid(const mx::array& x, mx::StreamOrDevice s /* = {} */) {
 
 mx::array softmin(const mx::array& x, int axis, mx::StreamOrDevice s) {
   checked_axis("softmin", x, axis);
-  return mx::softmax(mx::negative(x, s), axis, false, s);
+  return softmax(mx::negative(x, s), axis, s);
 }
 
 mx::array log_softmax(const mx::array& x, int axis, mx::StreamOrDevice s) {

@@ -78,3 +78,28 @@ test_that("checkpoint errors", {
   mlx_save_weights(model, weights)
   expect_error(mlx_load_checkpoint(weights, model), "checkpoint metadata")
 })
+
+test_that("checkpoint rejects optimizer of another class", {
+  path <- withr::local_tempfile(fileext = ".safetensors")
+  model <- mlx_linear(2, 1)
+  adam <- mlx_optimizer_adam(learning_rate = 0.1)
+  mlx_optimizer_update(adam, model, lapply(mlx_parameters(model), function(p) p * 0 + 1))
+  mlx_save_checkpoint(path, model, adam)
+
+  resumed <- mlx_linear(2, 1)
+  before <- mlx_param_values(resumed)
+  sgd <- mlx_optimizer_sgd(learning_rate = 0.1, momentum = 0.9)
+  expect_error(mlx_load_checkpoint(path, resumed, sgd),
+               class = "rmlx_error_invalid_argument")
+  expect_error(mlx_load_checkpoint(path, resumed, sgd), "mlx_optimizer_adam")
+  expect_identical(names(mlx_optimizer_state(sgd)), c("step", "learning_rate"))
+  expect_identical(mlx_param_values(resumed), before)
+})
+
+test_that("checkpoint shape error has no strict hint", {
+  path <- withr::local_tempfile(fileext = ".safetensors")
+  mlx_save_checkpoint(path, mlx_linear(2, 1))
+  error <- tryCatch(mlx_load_checkpoint(path, mlx_linear(3, 1)), error = identity)
+  expect_s3_class(error, "rmlx_error_weights")
+  expect_no_match(conditionMessage(error), "strict")
+})

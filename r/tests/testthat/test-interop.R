@@ -467,6 +467,21 @@ test_that("PyTorch MultiheadAttention in_proj splits", {
   expect_close_arrays(mlx_forward(attn$out_proj, data$x), data$out, "out")
 })
 
+test_that("PyTorch Bilinear weight transposes", {
+  python <- skip_without_python(c("mlx.core", "torch", "safetensors.torch"))
+  dir <- torch_export_dir(python)
+  data <- mlx_load(file.path(dir, "torch_bilinear_data.safetensors"))
+  model <- torch_holder(square = mlx_bilinear(3, 3, 2),
+                        wide = mlx_bilinear(3, 4, 2))
+
+  mlx_load_torch_weights(model, file.path(dir, "torch_bilinear.safetensors"))
+
+  expect_close_arrays(mlx_forward(model$square, data$x1, data$x2),
+                      data$square, "square")
+  expect_close_arrays(mlx_forward(model$wide, data$x1, data$x3),
+                      data$wide, "wide")
+})
+
 test_that("PyTorch import reports unused tensors and takes renames", {
   python <- skip_without_python(c("mlx.core", "torch", "safetensors.torch"))
   dir <- torch_export_dir(python)

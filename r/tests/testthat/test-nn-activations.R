@@ -350,3 +350,14 @@ test_that("activation axes are checked", {
   expect_error(mlx_forward(mlx_glu(axis = 5), m), "axis",
                class = "rmlx_error_mlx")
 })
+
+test_that("softmax of integers on first axis", {
+  counts <- matrix(1:6, 2, 3)
+  for (fn in list(mlx_act_softmax, mlx_act_softmin)) {
+    out <- fn(counts, axis = 1)
+    expect_identical(mlx_dtype(out), "float32")
+    expect_equal(as.array(out), as.array(fn(counts + 0, axis = 1)))
+  }
+  layer_out <- mlx_forward(mlx_softmax_layer(), as_mlx(counts, dtype = "int32"))
+  expect_equal(as.array(layer_out), as.array(mlx_act_softmax(counts + 0)))
+})

@@ -201,3 +201,51 @@ test_that("cached decoder matches recomputation", {
   expect_error(mlx_forward_cached(decoder, x, cache = list()),
                class = "rmlx_error_invalid_argument")
 })
+
+test_that("failed cached call leaves cache unchanged", {
+  mlx_random_seed(7)
+  encoder <- mlx_transformer_encoder(2, 16, 4, mlp_dims = 32,
+                                     rope = mlx_rope(4))
+  mlx_set_training(encoder, FALSE)
+  x <- array(rnorm(1 * 6 * 16), c(1, 6, 16))
+  full <- mlx_forward(encoder, x, mlx_create_additive_causal_mask(6))
+
+  cache <- mlx_kv_cache()
+  first <- mlx_forward_cached(encoder, x[, 1:4, , drop = FALSE],
+                              mlx_create_additive_causal_mask(4),
+                              cache = cache)
+  # The first layer appends its keys before the second rejects the mask.
+  expect_error(mlx_forward_cached(encoder, x[, 5, , drop = FALSE],
+                                  mask = matrix(0, 1, 3), cache = cache),
+               class = "rmlx_error_mlx")
+  expect_error(mlx_forward_cached(encoder, array(1, c(2, 1, 16)),
+                                  cache = cache),
+               class = "rmlx_error_mlx")
+  expect_equal(mlx_kv_cache_length(cache), 4)
+
+  fifth <- mlx_forward_cached(encoder, x[, 5, , drop = FALSE], cache = cache)
+  sixth <- mlx_forward_cached(encoder, x[, 6, , drop = FALSE], cache = cache)
+  cached <- as.array(mlx_concatenate(list(first, fifth, sixth), axis = 2))
+  expect_equal(cached, as.array(full), tolerance = 1e-5)
+})
+
+test_that("cache rejects a second module", {
+  encoder <- mlx_transformer_encoder(1, 8, 2)
+  other <- mlx_transformer_encoder(1, 8, 2)
+  x <- array(rnorm(8), c(1, 1, 8))
+  cache <- mlx_kv_cache()
+  mlx_forward_cached(encoder, x, cache = cache)
+  expect_error(mlx_forward_cached(other, x, cache = cache),
+               "belongs to another module", class = "rmlx_error_mlx")
+  expect_equal(mlx_kv_cache_length(cache), 1)
+  mlx_forward_cached(encoder, x, cache = cache)
+  expect_equal(mlx_kv_cache_length(cache), 2)
+})
+
+test_that("cache restored by readRDS prints", {
+  path <- withr::local_tempfile(fileext = ".rds")
+  saveRDS(mlx_kv_cache(), path)
+  restored <- readRDS(path)
+  expect_output(print(restored), "no longer exists")
+  expect_error(mlx_kv_cache_length(restored), "not a live key-value cache")
+})

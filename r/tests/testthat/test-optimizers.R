@@ -190,6 +190,7 @@ test_that("learning_rate is required", {
 
 test_that("optimizer rejects bad arguments", {
   expect_error(mlx_optimizer_adam(learning_rate = 0.1, betas = 0.9))
+  expect_error(mlx_optimizer_sgd(function(step) 0.1), "or a schedule")
   optimizer <- mlx_optimizer_sgd(learning_rate = 0.1)
   expect_error(mlx_optimizer_update(optimizer, raw_params(), list(1)), "named")
   expect_error(mlx_optimizer_update(list(), raw_params(), list()), "optimizer")
