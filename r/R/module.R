@@ -231,10 +231,20 @@ mlx_forward <- function(module, ...) {
     slots[[lengths_slot]] <- recurrent_lengths(slots[[lengths_slot]], slots[[1]])
   }
   # R data becomes float32, integers and logicals included: the layers that
-  # take indices (embeddings, sequence lengths) were converted above.
-  slots <- lapply(slots, function(x) {
-    if (is.null(x) || inherits(x, "mlx_array")) x else as_mlx(x, dtype = "float32")
-  })
+  # take indices (embeddings, sequence lengths) were converted above. A
+  # logical mask (an input named "mask" or "..._mask") stays boolean, so
+  # that TRUE means "attend" as in MLX, instead of becoming an additive mask
+  # of zeros and ones.
+  is_mask <- grepl("(^|_)mask$", input_names[seq_along(slots)])
+  slots <- Map(function(x, mask) {
+    if (is.null(x) || inherits(x, "mlx_array")) {
+      x
+    } else if (mask && is.logical(x)) {
+      as_mlx(x, dtype = "bool")
+    } else {
+      as_mlx(x, dtype = "float32")
+    }
+  }, slots, is_mask)
   out <- with_cpp_errors(module_forward_(ptr, slots))
   if (length(out) == 1) out[[1]] else out
 }

@@ -10,10 +10,9 @@
 #' [mlx_forward()] takes `queries`, `keys`, `values` and an optional `mask`
 #' that broadcasts to `(batch, heads, queries, keys)`. A floating-point mask
 #' is added to the scores (use [mlx_create_additive_causal_mask()] for a
-#' causal one). A `bool` MLX array (`as_mlx(m, dtype = "bool")`) selects the
-#' pairs that may attend: `TRUE` attends, the reverse of PyTorch's boolean
-#' `attn_mask`. R logical matrices are converted to float32 like every R
-#' input, so give a boolean mask as an MLX array.
+#' causal one). A logical mask, an R logical matrix or a `bool` MLX array,
+#' selects the pairs that may attend: `TRUE` attends, the reverse of
+#' PyTorch's boolean `attn_mask`.
 #'
 #' @param dims Size of the queries and keys after projection; the default
 #'   size of every input and of the output.

@@ -51,3 +51,21 @@ test_that("attention arguments are checked", {
                            matrix(1, 3, 8)),
                class = "rmlx_error_mlx")
 })
+
+test_that("an R logical mask selects the pairs that attend", {
+  set.seed(3)
+  layer <- mlx_multi_head_attention(8, 2)
+  x <- as_mlx(array(rnorm(2 * 5 * 8), c(2, 5, 8)))
+  causal <- lower.tri(diag(5), diag = TRUE)
+  by_logical <- mlx_forward(layer, x, x, x, causal)
+  by_additive <- mlx_forward(layer, x, x, x,
+                             mlx_create_additive_causal_mask(5))
+  expect_equal(as.array(by_logical), as.array(by_additive), tolerance = 1e-6)
+
+  encoder <- mlx_transformer_encoder(1, 8, 2)
+  expect_equal(
+    as.array(mlx_forward(encoder, x, causal)),
+    as.array(mlx_forward(encoder, x, mlx_create_additive_causal_mask(5))),
+    tolerance = 1e-6
+  )
+})
