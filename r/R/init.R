@@ -119,6 +119,10 @@ mlx_init_he_uniform <- function(mode = "fan_in", gain = 1, dtype = "float32") {
 #' @export
 mlx_init_sparse <- function(sparsity, mean = 0, std = 1, dtype = "float32") {
   check_number(sparsity)
+  if (sparsity < 0 || sparsity > 1) {
+    abort_invalid("{.arg sparsity} must be a fraction from 0 to 1.",
+                  "You supplied {sparsity}.", rlang::current_env())
+  }
   check_number(mean)
   check_number(std)
   new_initializer("sparse", list(sparsity = sparsity, mean = mean, std = std), dtype)

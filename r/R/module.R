@@ -235,6 +235,12 @@ mlx_forward <- function(module, ...) {
   # logical mask (an input named "mask" or "..._mask") stays boolean, so
   # that TRUE means "attend" as in MLX, instead of becoming an additive mask
   # of zeros and ones.
+  offset_slot <- match("offset", input_names)
+  if (!is.na(offset_slot) && offset_slot <= length(slots) &&
+      !is.null(slots[[offset_slot]]) &&
+      !inherits(slots[[offset_slot]], "mlx_array")) {
+    check_count(slots[[offset_slot]], arg = "offset")
+  }
   is_mask <- grepl("(^|_)mask$", input_names[seq_along(slots)])
   slots <- Map(function(x, mask) {
     if (is.null(x) || inherits(x, "mlx_array")) {

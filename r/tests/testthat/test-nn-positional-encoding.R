@@ -67,3 +67,11 @@ test_that("positional encoding arguments are checked", {
   expect_error(mlx_create_alibi_matrix(2, 2, num_heads = 2, offset = 3),
                class = "rmlx_error_mlx")
 })
+
+test_that("an R offset must be a non-negative whole number", {
+  rope <- mlx_rope(4)
+  x <- as_mlx(array(rnorm(2 * 3 * 4), c(2, 3, 4)))
+  expect_error(mlx_forward(rope, x, offset = -1), class = "rmlx_error_invalid_argument")
+  expect_error(mlx_forward(rope, x, offset = 1.5), "offset")
+  expect_equal(dim(mlx_forward(rope, x, offset = 2L)), c(2, 3, 4))
+})

@@ -107,6 +107,8 @@ test_that("initializer argument errors", {
   expect_error(mlx_init_glorot_normal()(1:3), "2 dimensions")
   expect_error(mlx_init_he_normal(mode = "fan"), "mode")
   expect_error(mlx_init_sparse(1.5)(matrix(0, 2, 2)), "sparsity")
+  expect_error(mlx_init_sparse(1.5), class = "rmlx_error_invalid_argument")
+  expect_error(mlx_init_sparse(-0.1), "from 0 to 1")
   expect_error(mlx_init_normal(dtype = "nope"))
   expect_output(print(mlx_init_normal(0, 2)), "normal\\(mean = 0, std = 2\\)")
 })
