@@ -12,7 +12,7 @@ mlx_pin="mlx[cpu]==0.32.4"
 debian_packages=(
   r-base-dev r-cran-cpp11 r-cran-testthat r-cran-cli r-cran-withr
   r-cran-rlang r-cran-decor r-cran-processx
-  libopenblas0-pthread libopenblas-dev
+  libopenblas0-pthread libopenblas-dev zlib1g-dev
   dataset-fashion-mnist r-cran-janeaustenr
   cmake g++ make python3-venv doctest-dev
 )

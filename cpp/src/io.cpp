@@ -10,6 +10,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <zlib.h>
+
 namespace rmlx::io {
 
 namespace {
@@ -193,6 +195,50 @@ CentralDirectory find_central_directory(
       "[load_npz] '" + path + "' is not a zip archive (no end record).");
 }
 
+// Zip compression methods (the zip format's APPNOTE, section 4.4.5).
+constexpr uint64_t kStored = 0;
+constexpr uint64_t kDeflated = 8;
+
+// Decompresses the raw deflate stream of one zip entry, which must expand
+// to exactly `size` bytes.
+std::string inflate_entry(
+    const std::string& bytes,
+    size_t offset,
+    uint64_t compressed_size,
+    uint64_t size,
+    const std::string& name,
+    const std::string& path) {
+  auto fail = [&](const std::string& why) {
+    return std::runtime_error(
+        "[load_npz] Entry '" + name + "' of '" + path +
+        "' could not be decompressed: " + why + ".");
+  };
+  if (compressed_size > std::numeric_limits<uInt>::max() ||
+      size > std::numeric_limits<uInt>::max()) {
+    throw fail("entries over 4 GiB are not supported");
+  }
+  std::string out(size, '\0');
+  z_stream stream{};
+  // Negative window bits: a raw deflate stream without zlib's header, as
+  // zip stores it.
+  if (inflateInit2(&stream, -MAX_WBITS) != Z_OK) {
+    throw fail("zlib could not start");
+  }
+  stream.next_in = reinterpret_cast<Bytef*>(
+      const_cast<char*>(bytes.data() + offset));
+  stream.avail_in = static_cast<uInt>(compressed_size);
+  stream.next_out = reinterpret_cast<Bytef*>(out.data());
+  stream.avail_out = static_cast<uInt>(size);
+  int status = inflate(&stream, Z_FINISH);
+  uLong produced = stream.total_out;
+  inflateEnd(&stream);
+  if (status != Z_STREAM_END || produced != size) {
+    throw fail(
+        "the data is damaged or does not expand to its recorded size");
+  }
+  return out;
+}
+
 } // namespace
 
 nn::NamedArrays load_npz(const std::string& path) {
@@ -241,11 +287,12 @@ nn::NamedArrays load_npz(const std::string& path) {
     }
     at = extra_end + comment_length;
 
-    if (method != 0) {
+    if (method != kStored && method != kDeflated) {
       throw std::runtime_error(
           "[load_npz] Entry '" + name + "' of '" + path +
-          "' is compressed (as numpy.savez_compressed writes), which is not "
-          "supported; save it with numpy.savez or mx.savez instead.");
+          "' uses zip compression method " + std::to_string(method) +
+          "; only stored (0) and deflated (8, as numpy.savez_compressed "
+          "writes) entries can be read.");
     }
     if (read_le(bytes, local_offset, 4) != kLocalHeader) {
       throw std::runtime_error(
@@ -254,12 +301,16 @@ nn::NamedArrays load_npz(const std::string& path) {
     }
     size_t data_offset = local_offset + 30 + read_le(bytes, local_offset + 26, 2) +
         read_le(bytes, local_offset + 28, 2);
-    if (data_offset + size > bytes.size()) {
+    uint64_t stored_size = method == kStored ? size : compressed_size;
+    if (data_offset + stored_size > bytes.size()) {
       throw std::runtime_error(
           "[load_npz] Entry '" + name + "' of '" + path + "' is truncated.");
     }
     auto data = std::make_shared<const std::string>(
-        bytes.substr(data_offset, size));
+        method == kStored
+            ? bytes.substr(data_offset, size)
+            : inflate_entry(bytes, data_offset, compressed_size, size,
+                            name, path));
     if (crc32(*data) != crc) {
       throw std::runtime_error(
           "[load_npz] Entry '" + name + "' of '" + path +

@@ -68,7 +68,8 @@ mlx_save_weights <- function(module, path, metadata = NULL) {
 #' `mlx_load()` reads a `.safetensors`, `.npz` or `.npy` file, as `mx.load()`
 #' does; `mlx_load_safetensors()` reads only `.safetensors` files. Every
 #' dtype round-trips, bfloat16 and float16 included; `.npz` files written by
-#' `numpy.savez` load too (not those of `numpy.savez_compressed`).
+#' `numpy.savez` and `numpy.savez_compressed` (or `mx.savez_compressed()`)
+#' load too.
 #'
 #' @param arrays A named list of MLX arrays (R arrays are converted).
 #' @param path The file. Writing goes through a file beside it that is

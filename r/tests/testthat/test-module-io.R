@@ -5,7 +5,9 @@
 io_reference <- mlx_load(test_path("fixtures", "io_reference.safetensors"))
 
 test_that("npz from MLX Python and numpy loads", {
-  for (file in c("io_mlx.npz", "io_numpy.npz")) {
+  files <- c("io_mlx.npz", "io_numpy.npz", "io_mlx_compressed.npz",
+             "io_numpy_compressed.npz")
+  for (file in files) {
     loaded <- mlx_load(test_path("fixtures", file))
     expect_length(attr(loaded, "metadata"), 0)
     for (name in names(loaded)) {
@@ -18,6 +20,20 @@ test_that("npz from MLX Python and numpy loads", {
   }
   expect_setequal(names(mlx_load(test_path("fixtures", "io_mlx.npz"))),
                   names(io_reference))
+})
+
+test_that("a damaged compressed npz gives an error", {
+  bytes <- readBin(test_path("fixtures", "io_numpy_compressed.npz"), "raw",
+                   file.size(test_path("fixtures", "io_numpy_compressed.npz")))
+  # Overwrite the start of the first entry's deflate stream, which follows
+  # its 30-byte local header and name.
+  name_length <- as.integer(bytes[27]) + 256L * as.integer(bytes[28])
+  extra_length <- as.integer(bytes[29]) + 256L * as.integer(bytes[30])
+  start <- 30L + name_length + extra_length + 1L
+  bytes[start:(start + 7L)] <- as.raw(0xff)
+  path <- tempfile(fileext = ".npz")
+  writeBin(bytes, path)
+  expect_error(mlx_load(path), "could not be decompressed")
 })
 
 test_that("arrays round trip in both formats", {
