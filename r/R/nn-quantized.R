@@ -116,8 +116,8 @@ mlx_to_quantized <- function(layer, group_size = NULL, bits = NULL,
 #' warning that names it (MLX Python raises an error instead). For an array,
 #' quantizes it along its last axis, as `mx.quantize()` does.
 #'
-#' @param x A module, or an MLX array of at least 2 dimensions whose last
-#'   dimension is a multiple of `group_size`.
+#' @param x A module, or an array (an MLX array or an R matrix or array) of
+#'   at least 2 dimensions whose last dimension is a multiple of `group_size`.
 #' @param group_size Number of consecutive weights that share a scale (and
 #'   bias). Default `NULL`: the mode's default (64 for affine).
 #' @param bits Bits per weight. Default `NULL`: the mode's default (4 for
@@ -148,6 +148,9 @@ mlx_to_quantized <- function(layer, group_size = NULL, bits = NULL,
 #' @export
 mlx_quantize <- function(x, group_size = NULL, bits = NULL, mode = "affine",
                          class_predicate = NULL) {
+  if (is.numeric(x) && !is.null(dim(x))) {
+    x <- as_mlx(x)
+  }
   if (inherits(x, "mlx_array")) {
     settings <- check_quantization(group_size, bits, mode)
     return(with_cpp_errors(quantize_(x, settings$group_size, settings$bits, mode)))
@@ -194,7 +197,9 @@ mlx_quantize <- function(x, group_size = NULL, bits = NULL, mode = "affine",
 #' dequantized weight. For an array, reverses [mlx_quantize()], as
 #' `mx.dequantize()` does.
 #'
-#' @param x A module, or the packed `weight` array from [mlx_quantize()].
+#' @param x A module, the packed `weight` array from [mlx_quantize()], or
+#'   the whole list that [mlx_quantize()] returns for an array (its
+#'   `scales` and `biases` then fill in `scales` and `biases`).
 #' @param scales,biases The `scales` and (affine mode only) `biases` arrays
 #'   from [mlx_quantize()]. Not used for a module.
 #' @param group_size Number of consecutive weights that share a scale (and
@@ -217,6 +222,14 @@ mlx_quantize <- function(x, group_size = NULL, bits = NULL, mode = "affine",
 #' @export
 mlx_dequantize <- function(x, scales = NULL, biases = NULL, group_size = NULL,
                            bits = NULL, mode = "affine", dtype = NULL) {
+  # The list that mlx_quantize() returns for an array: its packed matrix,
+  # scales and biases.
+  if (is.list(x) && !is_mlx_module(x) && inherits(x$weight, "mlx_array") &&
+      inherits(x$scales, "mlx_array")) {
+    if (is.null(scales)) scales <- x$scales
+    if (is.null(biases)) biases <- x$biases
+    x <- x$weight
+  }
   if (inherits(x, "mlx_array")) {
     settings <- check_quantization(group_size, bits, mode)
     check_mlx_array(scales)

@@ -255,3 +255,20 @@ test_that("array quantize errors", {
                               packed$biases, rhs_indices = 2), "1-based")
   expect_error(mlx_quantize("a"), "MLX module or an MLX array")
 })
+
+test_that("array quantization takes R matrices and its own output", {
+  set.seed(11)
+  m <- matrix(rnorm(2 * 64), 2, 64)
+  from_r <- mlx_quantize(m, group_size = 32, bits = 8)
+  from_mlx <- mlx_quantize(as_mlx(m), group_size = 32, bits = 8)
+  for (name in c("weight", "scales", "biases")) {
+    expect_equal(as.array(from_r[[name]]), as.array(from_mlx[[name]]))
+  }
+  whole <- mlx_dequantize(from_r, group_size = 32, bits = 8)
+  parts <- mlx_dequantize(from_r$weight, from_r$scales, from_r$biases,
+                          group_size = 32, bits = 8)
+  expect_equal(as.array(whole), as.array(parts))
+  # 8-bit affine quantization keeps each value within half a step of
+  # its group's range.
+  expect_lt(max(abs(as.array(whole) - m)), max(abs(m)) / 100)
+})
