@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -361,12 +363,13 @@ TEST_CASE("sequence gradients take strided cotangents") {
   // Cotangents that are views (a transpose, a broadcast value and a
   // broadcast row) give the gradients of their contiguous copies.
   mx::random::seed(12);
-  auto projected = normal({3, 4, 8});
+  auto x = normal({3, 4, 5});
+  auto wx = normal({8, 5}, 0.5f);
   auto wh = normal({8, 2}, 0.5f);
   auto h0 = normal({3, 2});
   auto c0 = normal({3, 2});
   auto lstm = [&](const std::vector<mx::array>& in) {
-    return *lstm_sequence(in[0], in[1], std::nullopt, in[2], in[3],
+    return *lstm_sequence(in[0], in[1], in[2], std::nullopt, in[3], in[4],
                           std::nullopt, false);
   };
   std::vector<mx::array> cotangents = {
@@ -379,7 +382,7 @@ TEST_CASE("sequence gradients take strided cotangents") {
     dense.push_back(mx::add(mx::zeros(c.shape()), c));
   }
   CustomKernelsScope kernels(true);
-  std::vector<mx::array> primals = {projected, wh, h0, c0};
+  std::vector<mx::array> primals = {x, wx, wh, h0, c0};
   auto strided = mx::vjp(lstm, primals, cotangents).second;
   auto expected = mx::vjp(lstm, primals, dense).second;
   for (size_t i = 0; i < strided.size(); ++i) {
@@ -389,49 +392,112 @@ TEST_CASE("sequence gradients take strided cotangents") {
 }
 
 TEST_CASE("sequence functions check their arguments") {
-  auto projected = mx::zeros({2, 5, 12});
+  auto x = mx::zeros({2, 5, 4});
+  auto wx = mx::zeros({12, 4});
   auto wh = mx::zeros({12, 3});
   auto state = mx::zeros({2, 3});
   auto lengths = mx::array({5, 2});
+  auto none = std::nullopt;
   CustomKernelsScope kernels(true);
-  CHECK(lstm_sequence(projected, wh, std::nullopt, state, state, lengths,
+  CHECK(lstm_sequence(x, wx, wh, mx::zeros({12}), state, state, lengths,
                       false)
             .has_value());
 
-  // Shapes of wh, projected, bias, the states, lengths and bhn.
+  // Shapes of wh, x, wx, bias, the states, lengths and bhn.
   CHECK_THROWS_AS(
-      lstm_sequence(projected, mx::zeros({9, 3}), std::nullopt, std::nullopt,
-                    std::nullopt, std::nullopt, false),
+      lstm_sequence(x, wx, mx::zeros({9, 3}), none, none, none, none, false),
       std::invalid_argument);
   CHECK_THROWS_AS(
-      lstm_sequence(mx::zeros({2, 5, 8}), wh, std::nullopt, std::nullopt,
-                    std::nullopt, std::nullopt, false),
+      lstm_sequence(mx::zeros({2, 5, 4, 1}), wx, wh, none, none, none, none,
+                    false),
       std::invalid_argument);
   CHECK_THROWS_AS(
-      lstm_sequence(projected, wh, mx::zeros({3}), std::nullopt,
-                    std::nullopt, std::nullopt, false),
+      lstm_sequence(mx::zeros({2, 5, 6}), wx, wh, none, none, none, none,
+                    false),
       std::invalid_argument);
   CHECK_THROWS_AS(
-      lstm_sequence(projected, wh, std::nullopt, mx::zeros({3, 3}),
-                    std::nullopt, std::nullopt, false),
+      lstm_sequence(x, wx, wh, mx::zeros({3}), none, none, none, false),
       std::invalid_argument);
   CHECK_THROWS_AS(
-      lstm_sequence(mx::zeros({5, 12}), wh, std::nullopt, std::nullopt,
-                    std::nullopt, mx::array({5}), false),
+      lstm_sequence(x, wx, wh, none, mx::zeros({3, 3}), none, none, false),
       std::invalid_argument);
   CHECK_THROWS_AS(
-      gru_sequence(mx::zeros({2, 5, 9}), mx::zeros({9, 3}), std::nullopt,
-                   mx::zeros({4}), std::nullopt, std::nullopt, false),
+      lstm_sequence(mx::zeros({5, 4}), wx, wh, none, none, none,
+                    mx::array({5}), false),
+      std::invalid_argument);
+  CHECK_THROWS_AS(
+      gru_sequence(x, mx::zeros({9, 4}), mx::zeros({9, 3}), none,
+                   mx::zeros({4}), none, none, false),
       std::invalid_argument);
 
   // Other dtypes and the MLX-operations path get no result.
-  CHECK_FALSE(lstm_sequence(mx::astype(projected, mx::float16), wh,
-                            std::nullopt, std::nullopt, std::nullopt,
-                            std::nullopt, false)
+  CHECK_FALSE(lstm_sequence(mx::astype(x, mx::float16), wx, wh, none, none,
+                            none, none, false)
                   .has_value());
   CustomKernelsScope operations(false);
-  CHECK_FALSE(gru_sequence(mx::zeros({2, 5, 9}), mx::zeros({9, 3}),
-                           std::nullopt, std::nullopt, std::nullopt,
-                           std::nullopt, false)
+  CHECK_FALSE(gru_sequence(x, mx::zeros({9, 4}), mx::zeros({9, 3}), none,
+                           none, none, none, false)
                   .has_value());
+}
+
+TEST_CASE("packed product matches a reference product") {
+  // Row counts around the tile heights (6 and 8 rows) and column counts
+  // that are not multiples of the panel widths (16 and 32 columns).
+  std::vector<std::pair<size_t, size_t>> inner_and_cols = {
+      {3, 5}, {16, 32}, {37, 45}, {64, 100}};
+  for (const std::string instructions : {"avx512", "avx2", "portable"}) {
+    CAPTURE(instructions);
+    for (size_t m : {1, 5, 6, 7, 8, 9, 17}) {
+      for (auto [k, n] : inner_and_cols) {
+        for (bool accumulate : {false, true}) {
+        for (bool transposed : {false, true}) {
+          CAPTURE(m);
+          CAPTURE(k);
+          CAPTURE(n);
+          CAPTURE(accumulate);
+          CAPTURE(transposed);
+          std::vector<float> a(m * k);
+          std::vector<float> b(k * n);
+          std::vector<float> c(m * n);
+          for (size_t i = 0; i < a.size(); ++i) {
+            a[i] = std::sin(0.37f * static_cast<float>(i));
+          }
+          for (size_t i = 0; i < b.size(); ++i) {
+            b[i] = std::cos(0.11f * static_cast<float>(i));
+          }
+          for (size_t i = 0; i < c.size(); ++i) {
+            c[i] = 0.5f * std::sin(static_cast<float>(i));
+          }
+          std::vector<double> expected(m * n);
+          for (size_t r = 0; r < m; ++r) {
+            for (size_t j = 0; j < n; ++j) {
+              double sum = accumulate ? c[r * n + j] : 0.0;
+              for (size_t i = 0; i < k; ++i) {
+                float a_value = transposed ? a[i * m + r] : a[r * k + i];
+                sum += static_cast<double>(a_value) * b[i * n + j];
+              }
+              expected[r * n + j] = sum;
+            }
+          }
+          if (!detail::packed_product(instructions, m, k, n, a.data(),
+                                      b.data(), c.data(), accumulate,
+                                      transposed)) {
+            MESSAGE("this processor lacks " << instructions);
+            continue;
+          }
+          double max_error = 0.0;
+          for (size_t i = 0; i < c.size(); ++i) {
+            max_error = std::max(max_error, std::fabs(c[i] - expected[i]));
+          }
+          CHECK(max_error < 1e-4);
+        }
+        }
+      }
+    }
+  }
+  std::vector<float> one = {1.0f};
+  CHECK_THROWS_AS(
+      detail::packed_product("sse", 1, 1, 1, one.data(), one.data(),
+                             one.data(), false),
+      std::invalid_argument);
 }

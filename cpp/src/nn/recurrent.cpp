@@ -367,9 +367,8 @@ std::optional<ScanResult> GRU::scan_sequence(
   if (has("b")) {
     bias = param("b");
   }
-  mx::array projected = mx::matmul(x, mx::transpose(param("Wx")));
   auto outputs = gru_sequence(
-      projected, param("Wh"), bias, bhn, initial[0], lengths, reverse);
+      x, param("Wx"), param("Wh"), bias, bhn, initial[0], lengths, reverse);
   if (!outputs) {
     return std::nullopt;
   }
@@ -424,9 +423,9 @@ std::optional<ScanResult> LSTM::scan_sequence(
   if (has("bias")) {
     bias = param("bias");
   }
-  mx::array projected = mx::matmul(x, mx::transpose(param("Wx")));
   auto outputs = lstm_sequence(
-      projected, param("Wh"), bias, initial[0], initial[1], lengths, reverse);
+      x, param("Wx"), param("Wh"), bias, initial[0], initial[1], lengths,
+      reverse);
   if (!outputs) {
     return std::nullopt;
   }

@@ -27,8 +27,11 @@ using detail::prepare;
 using detail::Rows;
 using detail::SequenceDims;
 
-// The optional inputs of the forward primitives, in their order after
-// projected and wh. LSTMSequence never has kHiddenBias, GRUSequence never
+// The inputs that every forward primitive has, x, wx and wh, come first.
+constexpr size_t kRequiredInputs = 3;
+
+// The optional inputs of the forward primitives, in their order after the
+// required ones. LSTMSequence never has kHiddenBias, GRUSequence never
 // kCell.
 enum Slot { kBias, kHiddenBias, kHidden, kCell, kLengths, kSlotCount };
 
@@ -39,12 +42,23 @@ std::array<bool, kSlotCount> present_slots(const SequenceLayout& layout) {
           layout.has_cell, layout.has_lengths};
 }
 
+SequenceLayout layout_of(const OptionalInputs& optional, bool reverse) {
+  SequenceLayout layout;
+  layout.has_bias = optional[kBias].has_value();
+  layout.has_hidden_bias = optional[kHiddenBias].has_value();
+  layout.has_hidden = optional[kHidden].has_value();
+  layout.has_cell = optional[kCell].has_value();
+  layout.has_lengths = optional[kLengths].has_value();
+  layout.reverse = reverse;
+  return layout;
+}
+
 // Returns the optional inputs of a forward primitive by slot.
 OptionalInputs optional_inputs(
     const std::vector<mx::array>& inputs,
     const SequenceLayout& layout) {
   OptionalInputs out;
-  size_t next = 2;
+  size_t next = kRequiredInputs;
   auto present = present_slots(layout);
   for (int slot = 0; slot < kSlotCount; ++slot) {
     if (present[slot]) {
@@ -60,13 +74,8 @@ const T* data_or_null(const std::optional<mx::array>& a) {
   return a ? a->data<T>() : nullptr;
 }
 
-// Returns the data of `a`, or `fallback` when it is absent.
-const float* data_or(const std::optional<mx::array>& a, const float* fallback) {
-  return a ? a->data<float>() : fallback;
-}
-
 // Returns the float32 arrays among a forward primitive's inputs: all but
-// lengths.
+// lengths, which comes last.
 std::vector<mx::array> float_inputs(
     const std::vector<mx::array>& inputs,
     const SequenceLayout& layout) {
@@ -74,71 +83,101 @@ std::vector<mx::array> float_inputs(
   return {inputs.begin(), inputs.begin() + count};
 }
 
+// Returns the sizes of a forward primitive's batched inputs.
+SequenceDims dims_of(
+    const mx::array& x,
+    const mx::array& wh,
+    const SequenceLayout& layout) {
+  return {static_cast<size_t>(x.shape(0)), static_cast<size_t>(x.shape(1)),
+          static_cast<size_t>(x.shape(2)), static_cast<size_t>(wh.shape(1)),
+          layout.reverse};
+}
+
+// Throws std::invalid_argument for `op` with `message`.
+[[noreturn]] void invalid(const char* op, const std::string& message) {
+  throw std::invalid_argument(std::string("[") + op + "] " + message);
+}
+
 // Checks the shapes of the arguments of a sequence function with `gates`
 // gates. Throws std::invalid_argument naming `op`.
 void check_sequence_shapes(
     const char* op,
     int gates,
-    const mx::array& projected,
+    const mx::array& x,
+    const mx::array& wx,
     const mx::array& wh,
-    const std::optional<mx::array>& bias,
-    const std::vector<std::optional<mx::array>>& states,
-    const std::optional<mx::array>& bhn,
-    const std::optional<mx::array>& lengths) {
+    const OptionalInputs& optional) {
   std::ostringstream msg;
-  msg << "[" << op << "] ";
-  bool batched = projected.ndim() == 3;
   if (wh.ndim() != 2 || wh.shape(0) != gates * wh.shape(1) ||
       wh.shape(1) == 0) {
     msg << "Expected wh of shape (" << gates << " * H, H) but received "
         << detail::shape_string(wh.shape()) << ".";
-    throw std::invalid_argument(msg.str());
+    invalid(op, msg.str());
   }
   int h = wh.shape(1);
-  if ((projected.ndim() != 2 && !batched) || projected.shape(-1) != gates * h ||
-      projected.shape(-2) == 0) {
-    msg << "Expected projected of shape (N, L, " << gates * h << ") or (L, "
-        << gates * h << ") with L > 0 for wh of shape "
-        << detail::shape_string(wh.shape()) << " but received "
-        << detail::shape_string(projected.shape()) << ".";
-    throw std::invalid_argument(msg.str());
+  bool batched = x.ndim() == 3;
+  if ((x.ndim() != 2 && !batched) || x.shape(-2) == 0 || x.shape(-1) == 0) {
+    msg << "Expected x of shape (N, L, D) or (L, D) with L > 0 and D > 0 "
+        << "but received " << detail::shape_string(x.shape()) << ".";
+    invalid(op, msg.str());
   }
+  mx::Shape wx_shape = {gates * h, x.shape(-1)};
+  if (wx.shape() != wx_shape) {
+    msg << "Expected wx of shape " << detail::shape_string(wx_shape)
+        << " for x of shape " << detail::shape_string(x.shape())
+        << " and wh of shape " << detail::shape_string(wh.shape())
+        << " but received " << detail::shape_string(wx.shape()) << ".";
+    invalid(op, msg.str());
+  }
+  const auto& bias = optional[kBias];
   if (bias && bias->shape() != mx::Shape{gates * h}) {
     msg << "Expected bias of shape (" << gates * h << ",) but received "
         << detail::shape_string(bias->shape()) << ".";
-    throw std::invalid_argument(msg.str());
+    invalid(op, msg.str());
+  }
+  const auto& bhn = optional[kHiddenBias];
+  if (bhn && bhn->shape() != mx::Shape{h}) {
+    msg << "Expected bhn of shape (" << h << ",) but received "
+        << detail::shape_string(bhn->shape()) << ".";
+    invalid(op, msg.str());
   }
   mx::Shape state_shape = {h};
   if (batched) {
-    state_shape.insert(state_shape.begin(), projected.shape(0));
+    state_shape.insert(state_shape.begin(), x.shape(0));
   }
-  for (const auto& state : states) {
+  for (int slot : {kHidden, kCell}) {
+    const auto& state = optional[slot];
     if (state && state->shape() != state_shape) {
       msg << "Expected initial states of shape "
           << detail::shape_string(state_shape) << " but received "
           << detail::shape_string(state->shape()) << ".";
-      throw std::invalid_argument(msg.str());
+      invalid(op, msg.str());
     }
   }
-  if (bhn && bhn->shape() != mx::Shape{h}) {
-    msg << "Expected bhn of shape (" << h << ",) but received "
-        << detail::shape_string(bhn->shape()) << ".";
-    throw std::invalid_argument(msg.str());
-  }
-  if (lengths &&
-      (!batched || lengths->shape() != mx::Shape{projected.shape(0)})) {
-    msg << "Expected lengths of shape (N,) for a batched projected of shape "
-        << "(N, L, " << gates * h << ") but received lengths of shape "
-        << detail::shape_string(lengths->shape()) << " and projected of "
-        << "shape " << detail::shape_string(projected.shape()) << ".";
-    throw std::invalid_argument(msg.str());
+  const auto& lengths = optional[kLengths];
+  if (lengths && (!batched || lengths->shape() != mx::Shape{x.shape(0)})) {
+    msg << "Expected lengths of shape (N,) for a batched x of shape "
+        << "(N, L, D) but received lengths of shape "
+        << detail::shape_string(lengths->shape()) << " and x of shape "
+        << detail::shape_string(x.shape()) << ".";
+    invalid(op, msg.str());
   }
 }
 
-SequenceDims dims_of(const mx::array& sequence, bool reverse) {
-  return {static_cast<size_t>(sequence.shape(0)),
-          static_cast<size_t>(sequence.shape(1)),
-          static_cast<size_t>(sequence.shape(2)), reverse};
+// True when the sequence kernels apply: see lstm_sequence().
+bool kernels_apply(
+    mx::Stream stream,
+    const mx::array& x,
+    const mx::array& wx,
+    const mx::array& wh,
+    const OptionalInputs& optional) {
+  std::vector<mx::array> checked = {x, wx, wh};
+  for (int slot = 0; slot < kLengths; ++slot) {
+    if (optional[slot]) {
+      checked.push_back(*optional[slot]);
+    }
+  }
+  return fusable(stream, checked);
 }
 
 // Adds a leading batch axis of 1 to an unbatched array.
@@ -159,23 +198,17 @@ std::vector<mx::array> unbatch(
   return outputs;
 }
 
-// Builds a forward primitive's inputs from the arguments of
-// lstm_sequence() or gru_sequence(), with unbatched arrays given a batch
-// axis of 1, and its layout.
+// Builds a forward primitive's inputs, with x and the states of an
+// unbatched sequence given a batch axis of 1.
 std::vector<mx::array> sequence_inputs(
-    const mx::array& projected,
+    const mx::array& x,
+    const mx::array& wx,
     const mx::array& wh,
     const OptionalInputs& optional,
-    SequenceLayout& layout,
     mx::Stream s) {
-  bool batched = projected.ndim() == 3;
-  layout.has_bias = optional[kBias].has_value();
-  layout.has_hidden_bias = optional[kHiddenBias].has_value();
-  layout.has_hidden = optional[kHidden].has_value();
-  layout.has_cell = optional[kCell].has_value();
-  layout.has_lengths = optional[kLengths].has_value();
+  bool batched = x.ndim() == 3;
   std::vector<mx::array> inputs = {
-      dense_float32(batch_of_one(projected, batched, s), s),
+      dense_float32(batch_of_one(x, batched, s), s), dense_float32(wx, s),
       dense_float32(wh, s)};
   for (int slot = 0; slot < kLengths; ++slot) {
     if (!optional[slot]) {
@@ -192,6 +225,21 @@ std::vector<mx::array> sequence_inputs(
         mx::astype(*optional[kLengths], mx::int32, s), false, s));
   }
   return inputs;
+}
+
+// Builds the outputs of a forward primitive and returns the first
+// `returned` of them, without the batch axis for an unbatched x.
+std::vector<mx::array> make_sequence_outputs(
+    std::shared_ptr<mx::Primitive> primitive,
+    const std::vector<mx::array>& inputs,
+    size_t returned,
+    bool batched,
+    mx::Stream s) {
+  auto shapes = primitive->output_shapes(inputs);
+  std::vector<mx::Dtype> dtypes(shapes.size(), mx::float32);
+  auto outputs = mx::array::make_arrays(shapes, dtypes, primitive, inputs);
+  outputs.erase(outputs.begin() + returned, outputs.end());
+  return unbatch(std::move(outputs), batched, s);
 }
 
 // Returns the rows of a float32 cotangent of shape (N, L, H) or (N, H):
@@ -227,22 +275,13 @@ Rows cotangent_rows(const mx::array& a, std::vector<float>& storage) {
   return {storage.data(), h};
 }
 
-// Returns the gradient of W_h from the gradient of the hidden projection
-// h W_h^T (N, L, G * H) and the hidden state before each step (N, L, H):
-// one product over all N * L rows.
-mx::array weight_gradient(
-    const mx::array& d_product,
-    const mx::array& hidden_before,
-    mx::Stream s) {
-  int width = d_product.shape(-1);
-  int h = hidden_before.shape(-1);
-  auto rows = mx::reshape(d_product, {-1, width}, s);
-  auto states = mx::reshape(hidden_before, {-1, h}, s);
-  return mx::matmul(mx::transpose(rows, s), states, s);
+// Returns rows [first, last) of a matrix.
+mx::array rows_of(const mx::array& m, int first, int last, mx::Stream s) {
+  return mx::slice(m, {first, 0}, {last, m.shape(1)}, s);
 }
 
-// Picks the gradients of `argnums` from `by_input`, the gradient of each
-// input by index; a missing entry (lengths) gets zeros.
+// Returns the gradients of `argnums` from the gradient of each input,
+// zeros for an input without one (lengths).
 std::vector<mx::array> select_gradients(
     const std::vector<std::optional<mx::array>>& by_input,
     const std::vector<mx::array>& primals,
@@ -256,28 +295,39 @@ std::vector<mx::array> select_gradients(
   return result;
 }
 
-// Returns the gradients of a forward primitive's inputs, in input order:
-// projected, wh, then the optional inputs in slot order. `gradients`
-// contains the gradient of each slot's input, and none for lengths.
+// Returns the gradients of a forward primitive's inputs in input order,
+// from those of x, wx and wh and of each optional input by slot.
 std::vector<std::optional<mx::array>> gradients_by_input(
-    const mx::array& d_projected,
-    const mx::array& d_wh,
+    std::optional<mx::array> d_x,
+    mx::array d_wx,
+    mx::array d_wh,
     const SequenceLayout& layout,
-    const std::array<std::optional<mx::array>, kSlotCount>& gradients) {
-  std::vector<std::optional<mx::array>> out = {d_projected, d_wh};
+    const OptionalInputs& by_slot) {
+  std::vector<std::optional<mx::array>> out = {d_x, d_wx, d_wh};
   auto present = present_slots(layout);
   for (int slot = 0; slot < kSlotCount; ++slot) {
     if (present[slot]) {
-      out.push_back(gradients[slot]);
+      out.push_back(by_slot[slot]);
     }
   }
   return out;
 }
 
-// Returns the sum of a gradient (N, L, width) over its first two axes, the
-// gradient of a bias added at every step of every sequence.
-mx::array sum_over_steps(const mx::array& gradient, mx::Stream s) {
-  return mx::sum(gradient, {0, 1}, false, s);
+bool wants_input_gradient(const std::vector<int>& argnums) {
+  return std::find(argnums.begin(), argnums.end(), 0) != argnums.end();
+}
+
+// Registers the cotangents, the inputs from `first` on, with the encoder.
+// They may have any strides, so prepare() does not check them.
+std::vector<mx::array> register_cotangents(
+    mx::cpu::CommandEncoder& encoder,
+    const std::vector<mx::array>& inputs,
+    size_t first) {
+  std::vector<mx::array> cotangents(inputs.begin() + first, inputs.end());
+  for (const auto& cotangent : cotangents) {
+    encoder.set_input_array(cotangent);
+  }
+  return cotangents;
 }
 
 } // namespace
@@ -285,7 +335,8 @@ mx::array sum_over_steps(const mx::array& gradient, mx::Stream s) {
 // lstm_sequence and gru_sequence
 
 std::optional<std::vector<mx::array>> lstm_sequence(
-    const mx::array& projected,
+    const mx::array& x,
+    const mx::array& wx,
     const mx::array& wh,
     const std::optional<mx::array>& bias,
     const std::optional<mx::array>& hidden,
@@ -293,38 +344,26 @@ std::optional<std::vector<mx::array>> lstm_sequence(
     const std::optional<mx::array>& lengths,
     bool reverse,
     mx::StreamOrDevice s) {
-  check_sequence_shapes(
-      "lstm_sequence", 4, projected, wh, bias, {hidden, cell}, std::nullopt,
-      lengths);
-  auto stream = mx::to_stream(s);
   OptionalInputs optional;
   optional[kBias] = bias;
   optional[kHidden] = hidden;
   optional[kCell] = cell;
   optional[kLengths] = lengths;
-  std::vector<mx::array> checked = {projected, wh};
-  for (int slot = 0; slot < kLengths; ++slot) {
-    if (optional[slot]) {
-      checked.push_back(*optional[slot]);
-    }
-  }
-  if (!fusable(stream, checked)) {
+  check_sequence_shapes("lstm_sequence", 4, x, wx, wh, optional);
+  auto stream = mx::to_stream(s);
+  if (!kernels_apply(stream, x, wx, wh, optional)) {
     return std::nullopt;
   }
-
-  SequenceLayout layout;
-  layout.reverse = reverse;
-  auto inputs = sequence_inputs(projected, wh, optional, layout, stream);
-  auto primitive = std::make_shared<LSTMSequence>(stream, layout);
-  auto shapes = primitive->output_shapes(inputs);
-  std::vector<mx::Dtype> dtypes(shapes.size(), mx::float32);
-  auto outputs = mx::array::make_arrays(shapes, dtypes, primitive, inputs);
-  outputs.erase(outputs.begin() + 4, outputs.end());
-  return unbatch(std::move(outputs), projected.ndim() == 3, stream);
+  auto primitive =
+      std::make_shared<LSTMSequence>(stream, layout_of(optional, reverse));
+  return make_sequence_outputs(
+      primitive, sequence_inputs(x, wx, wh, optional, stream), 4,
+      x.ndim() == 3, stream);
 }
 
 std::optional<std::vector<mx::array>> gru_sequence(
-    const mx::array& projected,
+    const mx::array& x,
+    const mx::array& wx,
     const mx::array& wh,
     const std::optional<mx::array>& bias,
     const std::optional<mx::array>& bhn,
@@ -332,47 +371,36 @@ std::optional<std::vector<mx::array>> gru_sequence(
     const std::optional<mx::array>& lengths,
     bool reverse,
     mx::StreamOrDevice s) {
-  check_sequence_shapes(
-      "gru_sequence", 3, projected, wh, bias, {hidden}, bhn, lengths);
-  auto stream = mx::to_stream(s);
   OptionalInputs optional;
   optional[kBias] = bias;
   optional[kHiddenBias] = bhn;
   optional[kHidden] = hidden;
   optional[kLengths] = lengths;
-  std::vector<mx::array> checked = {projected, wh};
-  for (int slot = 0; slot < kLengths; ++slot) {
-    if (optional[slot]) {
-      checked.push_back(*optional[slot]);
-    }
-  }
-  if (!fusable(stream, checked)) {
+  check_sequence_shapes("gru_sequence", 3, x, wx, wh, optional);
+  auto stream = mx::to_stream(s);
+  if (!kernels_apply(stream, x, wx, wh, optional)) {
     return std::nullopt;
   }
-
-  SequenceLayout layout;
-  layout.reverse = reverse;
-  auto inputs = sequence_inputs(projected, wh, optional, layout, stream);
-  auto primitive = std::make_shared<GRUSequence>(stream, layout);
-  auto shapes = primitive->output_shapes(inputs);
-  std::vector<mx::Dtype> dtypes(shapes.size(), mx::float32);
-  auto outputs = mx::array::make_arrays(shapes, dtypes, primitive, inputs);
-  outputs.erase(outputs.begin() + 2, outputs.end());
-  return unbatch(std::move(outputs), projected.ndim() == 3, stream);
+  auto primitive =
+      std::make_shared<GRUSequence>(stream, layout_of(optional, reverse));
+  return make_sequence_outputs(
+      primitive, sequence_inputs(x, wx, wh, optional, stream), 2,
+      x.ndim() == 3, stream);
 }
 
 // LSTMSequence
 
 std::vector<mx::Shape> LSTMSequence::output_shapes(
     const std::vector<mx::array>& inputs) {
-  const auto& projected = inputs[0];
-  int n = projected.shape(0);
-  int steps = projected.shape(1);
-  int h = inputs[1].shape(1);
+  auto dims = dims_of(inputs[0], inputs[2], layout_);
+  int n = dims.batch;
+  int steps = dims.steps;
+  int h = dims.hidden;
   mx::Shape sequence = {n, steps, h};
   mx::Shape state = {n, h};
-  return {sequence, sequence, state, state,
-          sequence, sequence, {n, steps, 4 * h}};
+  int width = detail::input_width(dims);
+  return {sequence, sequence, state, state, {n, steps, width},
+          {n, steps, 6 * h}};
 }
 
 bool LSTMSequence::is_equivalent(const mx::Primitive& other) const {
@@ -388,13 +416,11 @@ void LSTMSequence::eval_cpu(
   if (optional[kLengths]) {
     encoder.set_input_array(*optional[kLengths]);
   }
-  auto dims = dims_of(outputs[0], layout_.reverse);
-  // Without a bias the kernel adds zeros.
-  auto zeros = std::make_shared<std::vector<float>>(4 * dims.hidden, 0.0f);
   LSTMForwardData data{
       inputs[0].data<float>(),
-      data_or(optional[kBias], zeros->data()),
       inputs[1].data<float>(),
+      inputs[2].data<float>(),
+      data_or_null<float>(optional[kBias]),
       data_or_null<float>(optional[kHidden]),
       data_or_null<float>(optional[kCell]),
       data_or_null<int32_t>(optional[kLengths]),
@@ -403,9 +429,8 @@ void LSTMSequence::eval_cpu(
       outputs[2].data<float>(),
       outputs[3].data<float>(),
       outputs[4].data<float>(),
-      outputs[5].data<float>(),
-      outputs[6].data<float>()};
-  encoder.dispatch([data, dims, zeros]() {
+      outputs[5].data<float>()};
+  encoder.dispatch([data, dims = dims_of(inputs[0], inputs[2], layout_)]() {
     detail::lstm_sequence_forward(data, dims);
   });
 }
@@ -417,28 +442,42 @@ std::vector<mx::array> LSTMSequence::vjp(
     const std::vector<mx::array>& outputs) {
   auto s = stream();
   auto optional = optional_inputs(primals, layout_);
-  std::vector<mx::array> inputs = {primals[1], outputs[6], outputs[5],
-                                   outputs[1]};
+  std::vector<mx::array> inputs = {primals[1], primals[2], outputs[4],
+                                   outputs[5]};
   if (optional[kLengths]) {
     inputs.push_back(*optional[kLengths]);
   }
   for (int i = 0; i < 4; ++i) {
     inputs.push_back(mx::astype(cotangents[i], mx::float32, s));
   }
-  const auto& projected = primals[0];
-  mx::Shape state = {projected.shape(0), primals[1].shape(1)};
+  bool with_input = wants_input_gradient(argnums);
+  auto dims = dims_of(primals[0], primals[2], layout_);
+  int d = dims.input;
+  int h = dims.hidden;
+  mx::Shape state = {static_cast<int>(dims.batch), h};
+  std::vector<mx::Shape> shapes = {{d + h, 4 * h}, {4 * h}, state, state};
+  if (with_input) {
+    shapes.push_back(primals[0].shape());
+  }
+  std::vector<mx::Dtype> dtypes(shapes.size(), mx::float32);
   auto grads = mx::array::make_arrays(
-      {projected.shape(), state, state},
-      {mx::float32, mx::float32, mx::float32},
-      std::make_shared<LSTMSequenceGrad>(s, layout_),
+      shapes, dtypes, std::make_shared<LSTMSequenceGrad>(s, layout_, with_input),
       inputs);
 
-  std::array<std::optional<mx::array>, kSlotCount> by_slot;
-  by_slot[kBias] = sum_over_steps(grads[0], s);
-  by_slot[kHidden] = grads[1];
-  by_slot[kCell] = grads[2];
+  // Rows [0, D) of the transposed weight gradient belong to W_x, the
+  // others to W_h.
+  const mx::array& d_weights = grads[0];
+  OptionalInputs by_slot;
+  by_slot[kBias] = grads[1];
+  by_slot[kHidden] = grads[2];
+  by_slot[kCell] = grads[3];
+  std::optional<mx::array> d_x;
+  if (with_input) {
+    d_x = grads[4];
+  }
   auto by_input = gradients_by_input(
-      grads[0], weight_gradient(grads[0], outputs[4], s), layout_, by_slot);
+      d_x, mx::transpose(rows_of(d_weights, 0, d, s), s),
+      mx::transpose(rows_of(d_weights, d, d + h, s), s), layout_, by_slot);
   return select_gradients(by_input, primals, argnums, s);
 }
 
@@ -453,7 +492,8 @@ void LSTMSequence::eval_gpu(
 // LSTMSequenceGrad
 
 bool LSTMSequenceGrad::is_equivalent(const mx::Primitive& other) const {
-  return layout_ == static_cast<const LSTMSequenceGrad&>(other).layout_;
+  const auto& grad = static_cast<const LSTMSequenceGrad&>(other);
+  return layout_ == grad.layout_ && with_input_ == grad.with_input_;
 }
 
 void LSTMSequenceGrad::eval_cpu(
@@ -467,11 +507,7 @@ void LSTMSequenceGrad::eval_cpu(
     encoder.set_input_array(inputs[4]);
     lengths = inputs[4].data<int32_t>();
   }
-  std::vector<mx::array> cotangents(
-      inputs.begin() + first_cotangent, inputs.end());
-  for (const auto& cotangent : cotangents) {
-    encoder.set_input_array(cotangent);
-  }
+  auto cotangents = register_cotangents(encoder, inputs, first_cotangent);
   LSTMBackwardData data{
       inputs[0].data<float>(),
       inputs[1].data<float>(),
@@ -484,8 +520,16 @@ void LSTMSequenceGrad::eval_cpu(
       {},
       outputs[0].data<float>(),
       outputs[1].data<float>(),
-      outputs[2].data<float>()};
-  encoder.dispatch([data, cotangents, dims = dims_of(inputs[3], layout_.reverse)]() mutable {
+      outputs[2].data<float>(),
+      outputs[3].data<float>(),
+      with_input_ ? outputs[4].data<float>() : nullptr};
+  // inputs[2] is (N, L, D + H + 1) and inputs[1] is W_h.
+  const auto& rows = inputs[2];
+  SequenceDims dims{
+      static_cast<size_t>(rows.shape(0)), static_cast<size_t>(rows.shape(1)),
+      static_cast<size_t>(inputs[0].shape(1)),
+      static_cast<size_t>(inputs[1].shape(1)), layout_.reverse};
+  encoder.dispatch([data, cotangents, dims]() mutable {
     std::array<std::vector<float>, 4> storage;
     data.d_hidden_out = cotangent_rows(cotangents[0], storage[0]);
     data.d_cell_out = cotangent_rows(cotangents[1], storage[1]);
@@ -505,12 +549,12 @@ void LSTMSequenceGrad::eval_gpu(
 
 std::vector<mx::Shape> GRUSequence::output_shapes(
     const std::vector<mx::array>& inputs) {
-  const auto& projected = inputs[0];
-  int n = projected.shape(0);
-  int steps = projected.shape(1);
-  int h = inputs[1].shape(1);
-  mx::Shape sequence = {n, steps, h};
-  return {sequence, {n, h}, sequence, {n, steps, 4 * h}};
+  auto dims = dims_of(inputs[0], inputs[2], layout_);
+  int n = dims.batch;
+  int steps = dims.steps;
+  int h = dims.hidden;
+  int width = detail::input_width(dims);
+  return {{n, steps, h}, {n, h}, {n, steps, width}, {n, steps, 4 * h}};
 }
 
 bool GRUSequence::is_equivalent(const mx::Primitive& other) const {
@@ -526,21 +570,19 @@ void GRUSequence::eval_cpu(
   if (optional[kLengths]) {
     encoder.set_input_array(*optional[kLengths]);
   }
-  auto dims = dims_of(outputs[0], layout_.reverse);
-  // Without biases the kernel adds zeros.
-  auto zeros = std::make_shared<std::vector<float>>(3 * dims.hidden, 0.0f);
   GRUForwardData data{
       inputs[0].data<float>(),
-      data_or(optional[kBias], zeros->data()),
       inputs[1].data<float>(),
-      data_or(optional[kHiddenBias], zeros->data()),
+      inputs[2].data<float>(),
+      data_or_null<float>(optional[kBias]),
+      data_or_null<float>(optional[kHiddenBias]),
       data_or_null<float>(optional[kHidden]),
       data_or_null<int32_t>(optional[kLengths]),
       outputs[0].data<float>(),
       outputs[1].data<float>(),
       outputs[2].data<float>(),
       outputs[3].data<float>()};
-  encoder.dispatch([data, dims, zeros]() {
+  encoder.dispatch([data, dims = dims_of(inputs[0], inputs[2], layout_)]() {
     detail::gru_sequence_forward(data, dims);
   });
 }
@@ -552,30 +594,39 @@ std::vector<mx::array> GRUSequence::vjp(
     const std::vector<mx::array>& outputs) {
   auto s = stream();
   auto optional = optional_inputs(primals, layout_);
-  std::vector<mx::array> inputs = {primals[1], outputs[3], outputs[2]};
+  std::vector<mx::array> inputs = {primals[1], primals[2], outputs[2],
+                                   outputs[3]};
   if (optional[kLengths]) {
     inputs.push_back(*optional[kLengths]);
   }
   inputs.push_back(mx::astype(cotangents[0], mx::float32, s));
   inputs.push_back(mx::astype(cotangents[1], mx::float32, s));
-  const auto& projected = primals[0];
-  int h = primals[1].shape(1);
+  bool with_input = wants_input_gradient(argnums);
+  auto dims = dims_of(primals[0], primals[2], layout_);
+  int d = dims.input;
+  int h = dims.hidden;
+  std::vector<mx::Shape> shapes = {
+      {d, 3 * h}, {h, 3 * h}, {3 * h}, {h}, {static_cast<int>(dims.batch), h}};
+  if (with_input) {
+    shapes.push_back(primals[0].shape());
+  }
+  std::vector<mx::Dtype> dtypes(shapes.size(), mx::float32);
   auto grads = mx::array::make_arrays(
-      {projected.shape(), projected.shape(), {projected.shape(0), h}},
-      {mx::float32, mx::float32, mx::float32},
-      std::make_shared<GRUSequenceGrad>(s, layout_),
+      shapes, dtypes, std::make_shared<GRUSequenceGrad>(s, layout_, with_input),
       inputs);
 
-  std::array<std::optional<mx::array>, kSlotCount> by_slot;
-  by_slot[kBias] = sum_over_steps(grads[0], s);
-  // bhn enters the hidden projection of n at every step of every row.
-  auto d_hidden_n = mx::slice(
-      grads[1], {0, 0, 2 * h}, {projected.shape(0), projected.shape(1), 3 * h},
-      s);
-  by_slot[kHiddenBias] = sum_over_steps(d_hidden_n, s);
-  by_slot[kHidden] = grads[2];
+  OptionalInputs by_slot;
+  by_slot[kBias] = grads[2];
+  by_slot[kHiddenBias] = grads[3];
+  by_slot[kHidden] = grads[4];
+  std::optional<mx::array> d_x;
+  if (with_input) {
+    d_x = grads[5];
+  }
+  // The kernel writes the weight gradients transposed.
   auto by_input = gradients_by_input(
-      grads[0], weight_gradient(grads[1], outputs[2], s), layout_, by_slot);
+      d_x, mx::transpose(grads[0], s), mx::transpose(grads[1], s), layout_,
+      by_slot);
   return select_gradients(by_input, primals, argnums, s);
 }
 
@@ -590,36 +641,43 @@ void GRUSequence::eval_gpu(
 // GRUSequenceGrad
 
 bool GRUSequenceGrad::is_equivalent(const mx::Primitive& other) const {
-  return layout_ == static_cast<const GRUSequenceGrad&>(other).layout_;
+  const auto& grad = static_cast<const GRUSequenceGrad&>(other);
+  return layout_ == grad.layout_ && with_input_ == grad.with_input_;
 }
 
 void GRUSequenceGrad::eval_cpu(
     const std::vector<mx::array>& inputs,
     std::vector<mx::array>& outputs) {
-  std::vector<mx::array> saved(inputs.begin(), inputs.begin() + 3);
+  std::vector<mx::array> saved(inputs.begin(), inputs.begin() + 4);
   auto& encoder = prepare("GRUSequenceGrad", stream(), saved, outputs);
-  size_t first_cotangent = layout_.has_lengths ? 4 : 3;
+  size_t first_cotangent = layout_.has_lengths ? 5 : 4;
   const int32_t* lengths = nullptr;
   if (layout_.has_lengths) {
-    encoder.set_input_array(inputs[3]);
-    lengths = inputs[3].data<int32_t>();
+    encoder.set_input_array(inputs[4]);
+    lengths = inputs[4].data<int32_t>();
   }
-  std::vector<mx::array> cotangents(
-      inputs.begin() + first_cotangent, inputs.end());
-  for (const auto& cotangent : cotangents) {
-    encoder.set_input_array(cotangent);
-  }
+  auto cotangents = register_cotangents(encoder, inputs, first_cotangent);
   GRUBackwardData data{
       inputs[0].data<float>(),
       inputs[1].data<float>(),
       inputs[2].data<float>(),
+      inputs[3].data<float>(),
       lengths,
       {},
       {},
       outputs[0].data<float>(),
       outputs[1].data<float>(),
-      outputs[2].data<float>()};
-  encoder.dispatch([data, cotangents, dims = dims_of(inputs[2], layout_.reverse)]() mutable {
+      outputs[2].data<float>(),
+      outputs[3].data<float>(),
+      outputs[4].data<float>(),
+      with_input_ ? outputs[5].data<float>() : nullptr};
+  // inputs[2] is (N, L, D + H + 1) and inputs[1] is W_h.
+  const auto& rows = inputs[2];
+  SequenceDims dims{
+      static_cast<size_t>(rows.shape(0)), static_cast<size_t>(rows.shape(1)),
+      static_cast<size_t>(inputs[0].shape(1)),
+      static_cast<size_t>(inputs[1].shape(1)), layout_.reverse};
+  encoder.dispatch([data, cotangents, dims]() mutable {
     std::array<std::vector<float>, 2> storage;
     data.d_hidden_out = cotangent_rows(cotangents[0], storage[0]);
     data.d_final_hidden = cotangent_rows(cotangents[1], storage[1]);
