@@ -441,56 +441,57 @@ TEST_CASE("sequence functions check their arguments") {
 }
 
 TEST_CASE("packed product matches a reference product") {
-  // Row counts around the tile heights (6 and 8 rows) and column counts
-  // that are not multiples of the panel widths (16 and 32 columns).
+  // Row counts around the tile heights (6 and 8 rows), column counts that
+  // are not multiples of the panel widths (16 and 32 columns), and an
+  // inner size above one block of 512.
   std::vector<std::pair<size_t, size_t>> inner_and_cols = {
-      {3, 5}, {16, 32}, {37, 45}, {64, 100}};
+      {3, 5}, {16, 32}, {37, 45}, {64, 100}, {600, 40}};
   for (const std::string instructions : {"avx512", "avx2", "portable"}) {
     CAPTURE(instructions);
     for (size_t m : {1, 5, 6, 7, 8, 9, 17}) {
       for (auto [k, n] : inner_and_cols) {
         for (bool accumulate : {false, true}) {
         for (bool transposed : {false, true}) {
-          CAPTURE(m);
-          CAPTURE(k);
-          CAPTURE(n);
-          CAPTURE(accumulate);
-          CAPTURE(transposed);
-          std::vector<float> a(m * k);
-          std::vector<float> b(k * n);
-          std::vector<float> c(m * n);
-          for (size_t i = 0; i < a.size(); ++i) {
-            a[i] = std::sin(0.37f * static_cast<float>(i));
-          }
-          for (size_t i = 0; i < b.size(); ++i) {
-            b[i] = std::cos(0.11f * static_cast<float>(i));
-          }
-          for (size_t i = 0; i < c.size(); ++i) {
-            c[i] = 0.5f * std::sin(static_cast<float>(i));
-          }
-          std::vector<double> expected(m * n);
-          for (size_t r = 0; r < m; ++r) {
-            for (size_t j = 0; j < n; ++j) {
-              double sum = accumulate ? c[r * n + j] : 0.0;
-              for (size_t i = 0; i < k; ++i) {
-                float a_value = transposed ? a[i * m + r] : a[r * k + i];
-                sum += static_cast<double>(a_value) * b[i * n + j];
-              }
-              expected[r * n + j] = sum;
+            CAPTURE(m);
+            CAPTURE(k);
+            CAPTURE(n);
+            CAPTURE(accumulate);
+            CAPTURE(transposed);
+            std::vector<float> a(m * k);
+            std::vector<float> b(k * n);
+            std::vector<float> c(m * n);
+            for (size_t i = 0; i < a.size(); ++i) {
+              a[i] = std::sin(0.37f * static_cast<float>(i));
             }
+            for (size_t i = 0; i < b.size(); ++i) {
+              b[i] = std::cos(0.11f * static_cast<float>(i));
+            }
+            for (size_t i = 0; i < c.size(); ++i) {
+              c[i] = 0.5f * std::sin(static_cast<float>(i));
+            }
+            std::vector<double> expected(m * n);
+            for (size_t r = 0; r < m; ++r) {
+              for (size_t j = 0; j < n; ++j) {
+                double sum = accumulate ? c[r * n + j] : 0.0;
+                for (size_t i = 0; i < k; ++i) {
+                  float a_value = transposed ? a[i * m + r] : a[r * k + i];
+                  sum += static_cast<double>(a_value) * b[i * n + j];
+                }
+                expected[r * n + j] = sum;
+              }
+            }
+            if (!detail::packed_product(instructions, m, k, n, a.data(),
+                                        b.data(), c.data(), accumulate,
+                                        transposed)) {
+              MESSAGE("this processor lacks " << instructions);
+              continue;
+            }
+            double max_error = 0.0;
+            for (size_t i = 0; i < c.size(); ++i) {
+              max_error = std::max(max_error, std::fabs(c[i] - expected[i]));
+            }
+            CHECK(max_error < 1e-4);
           }
-          if (!detail::packed_product(instructions, m, k, n, a.data(),
-                                      b.data(), c.data(), accumulate,
-                                      transposed)) {
-            MESSAGE("this processor lacks " << instructions);
-            continue;
-          }
-          double max_error = 0.0;
-          for (size_t i = 0; i < c.size(); ++i) {
-            max_error = std::max(max_error, std::fabs(c[i] - expected[i]));
-          }
-          CHECK(max_error < 1e-4);
-        }
         }
       }
     }

@@ -2,10 +2,11 @@
 // (recurrent_sequence_kernels.cpp). Every step multiplies a thin matrix,
 // one row per sequence, by the same weight matrix W_h. A BLAS sgemm packs
 // W_h again at every call. For batch 32 and hidden size 256, OpenBLAS
-// 0.3.21 reached 65 to 85 GFLOP/s on these products, and the ones below,
-// on W_h packed once per sequence, about 105 with AVX2 and 115 with
-// AVX-512 (one core of the 2-core AMD EPYC of BENCHMARKS.md). They also
-// run on any thread, so the kernels can split the batch between threads.
+// 0.3.21 reached 65 to 85 GFLOP/s on these products. The products below
+// work on W_h packed once per sequence and reached about 105 GFLOP/s with
+// AVX2 and 115 with AVX-512 (one core of the 2-core AMD EPYC of
+// BENCHMARKS.md). They also run on any thread, so the kernels can split
+// the batch between threads.
 #pragma once
 
 #include <cstddef>

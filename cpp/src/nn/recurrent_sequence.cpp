@@ -242,11 +242,11 @@ std::vector<mx::array> make_sequence_outputs(
   return unbatch(std::move(outputs), batched, s);
 }
 
-// Returns the rows of a float32 cotangent of shape (N, L, H) or (N, H):
-// its own data when it is row-contiguous, one repeated row when it holds a
-// single value (as the zeros that MLX passes for an unused output), and
-// otherwise a row-contiguous copy kept in `storage`. It reads the data, so
-// it runs inside the dispatched task.
+// Returns the rows of a float32 cotangent of shape (N, L, H) or (N, H).
+// They are its own data when it is row-contiguous, and one repeated row
+// when it has a single value, as the zeros that MLX passes for an unused
+// output. Otherwise they are a row-contiguous copy kept in `storage`. It
+// reads the data, so it runs inside the dispatched task.
 Rows cotangent_rows(const mx::array& a, std::vector<float>& storage) {
   size_t h = a.shape(-1);
   const float* source = a.data<float>();

@@ -1,7 +1,6 @@
 #include "recurrent_sequence_kernels.h"
 
 #include <algorithm>
-#include <cstring>
 #include <functional>
 #include <memory>
 #include <optional>
