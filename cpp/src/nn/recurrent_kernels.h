@@ -81,8 +81,9 @@ inline bool fusable(mx::Stream stream, const std::vector<mx::array>& arrays) {
 #pragma GCC optimize("vect-cost-model=dynamic", "no-trapping-math")
 #endif
 
-// Each kernel is compiled for AVX2 and for the SSE2 baseline and picked at
-// load time. Neither uses fused multiply-add, so both give the same bits.
+// Each kernel marked RMLX_CELL_KERNEL is compiled for AVX2 and for the
+// SSE2 baseline and picked at load time. Neither uses fused multiply-add,
+// so both give the same bits.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define RMLX_CELL_KERNEL __attribute__((target_clones("avx2", "default")))
 #else
