@@ -69,11 +69,13 @@ std::vector<mx::array> scan_value_and_grads(
     RecurrentLayer& layer,
     const ScanCase& c,
     const mx::array& x) {
-  int n = x.ndim() == 3 ? x.shape(0) : 0;
+  bool batched = x.ndim() == 3;
+  int n = batched ? x.shape(0) : 0;
   int h = layer.hidden_size();
   int steps = x.shape(-2);
-  mx::Shape state_shape = n ? mx::Shape{n, h} : mx::Shape{h};
-  mx::Shape sequence_shape = n ? mx::Shape{n, steps, h} : mx::Shape{steps, h};
+  mx::Shape state_shape = batched ? mx::Shape{n, h} : mx::Shape{h};
+  mx::Shape sequence_shape =
+      batched ? mx::Shape{n, steps, h} : mx::Shape{steps, h};
   mx::random::seed(11);
   std::vector<mx::array> args = {x, normal(state_shape), normal(state_shape)};
   std::vector<mx::array> weights;
@@ -264,6 +266,33 @@ TEST_CASE("sequence kernels split the batch between threads") {
     for (size_t i = 0; i < fused.size(); ++i) {
       CAPTURE(i);
       CHECK(arrays_close(fused[i], ops[i], 1e-3, 1e-4));
+    }
+  }
+}
+
+TEST_CASE("sequence kernels take an empty batch") {
+  // No sequence gives empty outputs and zero weight gradients.
+  auto x = mx::zeros({0, 4, 3});
+  mx::random::seed(13);
+  LSTM lstm(3, 5);
+  GRU gru(3, 5);
+  ScanCase c{true, true, false, false, true};
+  for (RecurrentLayer* layer : {static_cast<RecurrentLayer*>(&lstm),
+                                static_cast<RecurrentLayer*>(&gru)}) {
+    CAPTURE(layer->type_name());
+    std::vector<mx::array> fused;
+    std::vector<mx::array> ops;
+    {
+      CustomKernelsScope kernels(true);
+      fused = scan_value_and_grads(*layer, c, x);
+    }
+    {
+      CustomKernelsScope kernels(false);
+      ops = scan_value_and_grads(*layer, c, x);
+    }
+    for (size_t i = 0; i < fused.size(); ++i) {
+      CAPTURE(i);
+      CHECK(arrays_close(fused[i], ops[i]));
     }
   }
 }

@@ -128,6 +128,12 @@ template <int Lanes, int MaxRows>
     bool accumulate) {
   constexpr size_t kWidth = 2 * Lanes;
   size_t panels = (b.cols() + kWidth - 1) / kWidth;
+  if (b.rows() == 0 && !accumulate) {
+    // A product over an empty inner dimension is zero.
+    for (size_t r = 0; r < m; ++r) {
+      std::fill_n(c + r * ldc, b.cols(), 0.0f);
+    }
+  }
   for (size_t k0 = 0; k0 < b.rows(); k0 += kInnerBlock) {
     size_t depth = std::min(kInnerBlock, b.rows() - k0);
     // Later blocks add to what the earlier ones wrote.
