@@ -14,6 +14,7 @@
 using namespace rmlx::nn;
 using rmlx::test::arrays_close;
 using rmlx::test::arrays_equal;
+using rmlx::test::CustomKernelsScope;
 using rmlx::test::Fixture;
 using rmlx::test::gradient_matches;
 
@@ -155,64 +156,74 @@ TEST_CASE("recurrent initial weights match MLX Python") {
 }
 
 TEST_CASE("recurrent forward matches MLX Python") {
-  Fixture fixture("recurrent");
-  for (const auto& name : kMlxCases) {
-    CAPTURE(name);
-    auto layer = make_mlx_case(name);
-    std::string p = name + "/";
-    const mx::array& x = fixture[p + "x"];
-    const mx::array& hidden = fixture[p + "hidden"];
-    const mx::array& cell = fixture[p + "cell"];
-    if (is_lstm(*layer)) {
-      auto lstm = std::dynamic_pointer_cast<LSTM>(layer);
-      auto [y, c] = lstm->forward(x);
-      CHECK(arrays_close(y, fixture[p + "y"]));
-      CHECK(arrays_close(c, fixture[p + "c"]));
-      auto [y_state, c_state] = lstm->forward(x, hidden, cell);
-      CHECK(arrays_close(y_state, fixture[p + "y_state"]));
-      CHECK(arrays_close(c_state, fixture[p + "c_state"]));
-      Module& module = *lstm;
-      auto outputs = module.forward({x, std::nullopt, cell});
-      CHECK(arrays_close(outputs[0], fixture[p + "y_cell_only"]));
-      CHECK(arrays_close(lstm->forward(fixture[p + "x1"]).first,
-                         fixture[p + "y1"]));
-    } else {
-      CHECK(arrays_close((*layer)(x), fixture[p + "y"]));
+  // Both the sequence kernels and MLX's operations.
+  for (bool custom : {true, false}) {
+    CAPTURE(custom);
+    CustomKernelsScope kernels(custom);
+    Fixture fixture("recurrent");
+    for (const auto& name : kMlxCases) {
+      CAPTURE(name);
+      auto layer = make_mlx_case(name);
+      std::string p = name + "/";
+      const mx::array& x = fixture[p + "x"];
+      const mx::array& hidden = fixture[p + "hidden"];
+      const mx::array& cell = fixture[p + "cell"];
+      if (is_lstm(*layer)) {
+        auto lstm = std::dynamic_pointer_cast<LSTM>(layer);
+        auto [y, c] = lstm->forward(x);
+        CHECK(arrays_close(y, fixture[p + "y"]));
+        CHECK(arrays_close(c, fixture[p + "c"]));
+        auto [y_state, c_state] = lstm->forward(x, hidden, cell);
+        CHECK(arrays_close(y_state, fixture[p + "y_state"]));
+        CHECK(arrays_close(c_state, fixture[p + "c_state"]));
+        Module& module = *lstm;
+        auto outputs = module.forward({x, std::nullopt, cell});
+        CHECK(arrays_close(outputs[0], fixture[p + "y_cell_only"]));
+        CHECK(arrays_close(lstm->forward(fixture[p + "x1"]).first,
+                           fixture[p + "y1"]));
+      } else {
+        CHECK(arrays_close((*layer)(x), fixture[p + "y"]));
+        CHECK(arrays_close(
+            layer->forward({x, hidden})[0], fixture[p + "y_state"]));
+        CHECK(arrays_close((*layer)(fixture[p + "x1"]), fixture[p + "y1"]));
+      }
       CHECK(arrays_close(
-          layer->forward({x, hidden})[0], fixture[p + "y_state"]));
-      CHECK(arrays_close((*layer)(fixture[p + "x1"]), fixture[p + "y1"]));
+          layer->forward({x})[0], fixture[p + "torch_y"], 1e-5, 1e-5));
     }
-    CHECK(arrays_close(
-        layer->forward({x})[0], fixture[p + "torch_y"], 1e-5, 1e-5));
   }
 }
 
 TEST_CASE("recurrent gradients match MLX Python") {
-  Fixture fixture("recurrent");
-  for (const auto& name : kMlxCases) {
-    CAPTURE(name);
-    auto layer = make_mlx_case(name);
-    std::string p = name + "/";
-    bool lstm = is_lstm(*layer);
-    std::vector<std::pair<std::string, mx::array>> inputs = {
-        {"x", fixture[p + "x"]}, {"hidden", fixture[p + "hidden"]}};
-    if (lstm) {
-      inputs.emplace_back("cell", fixture[p + "cell"]);
-    }
-    auto make_inputs = [](const std::vector<mx::array>& args) {
-      return Inputs(args.begin(), args.end());
-    };
-    auto loss = [&](const std::vector<mx::array>& outputs) {
-      mx::array value = weighted(outputs[0], fixture[p + "w"]);
+  // Both the sequence kernels and MLX's operations.
+  for (bool custom : {true, false}) {
+    CAPTURE(custom);
+    CustomKernelsScope kernels(custom);
+    Fixture fixture("recurrent");
+    for (const auto& name : kMlxCases) {
+      CAPTURE(name);
+      auto layer = make_mlx_case(name);
+      std::string p = name + "/";
+      bool lstm = is_lstm(*layer);
+      std::vector<std::pair<std::string, mx::array>> inputs = {
+          {"x", fixture[p + "x"]}, {"hidden", fixture[p + "hidden"]}};
       if (lstm) {
-        value = mx::add(value, weighted(outputs[1], fixture[p + "w_c"]));
+        inputs.emplace_back("cell", fixture[p + "cell"]);
       }
-      return value;
-    };
-    auto grads = gradients(*layer, inputs, make_inputs, loss);
-    for (const auto& [key, value] : grads) {
-      CAPTURE(key);
-      CHECK(arrays_close(value, fixture[p + "grad/" + key], 1e-4, 1e-5));
+      auto make_inputs = [](const std::vector<mx::array>& args) {
+        return Inputs(args.begin(), args.end());
+      };
+      auto loss = [&](const std::vector<mx::array>& outputs) {
+        mx::array value = weighted(outputs[0], fixture[p + "w"]);
+        if (lstm) {
+          value = mx::add(value, weighted(outputs[1], fixture[p + "w_c"]));
+        }
+        return value;
+      };
+      auto grads = gradients(*layer, inputs, make_inputs, loss);
+      for (const auto& [key, value] : grads) {
+        CAPTURE(key);
+        CHECK(arrays_close(value, fixture[p + "grad/" + key], 1e-4, 1e-5));
+      }
     }
   }
 }
@@ -336,67 +347,77 @@ TEST_CASE("stacked initial weights follow the cell order") {
 }
 
 TEST_CASE("stacked forward with lengths matches PyTorch") {
-  Fixture fixture("recurrent");
-  for (const auto& name : kStackedCases) {
-    CAPTURE(name);
-    auto layer = make_stacked_case(name);
-    std::string p = name + "/";
-    bool lstm = is_lstm(*layer);
-    Inputs inputs = {fixture[p + "x"], fixture[p + "hidden"]};
-    if (lstm) {
-      inputs.push_back(fixture[p + "cell"]);
-    }
-    inputs.push_back(fixture[p + "lengths"]);
-    auto outputs = layer->forward(inputs);
-    REQUIRE(outputs.size() == (lstm ? 3u : 2u));
-    CHECK(arrays_close(outputs[0], fixture[p + "output"], 1e-5, 1e-5));
-    CHECK(arrays_close(outputs[1], fixture[p + "h_n"], 1e-5, 1e-5));
-    if (lstm) {
-      CHECK(arrays_close(outputs[2], fixture[p + "c_n"], 1e-5, 1e-5));
-    }
+  // Both the sequence kernels and MLX's operations.
+  for (bool custom : {true, false}) {
+    CAPTURE(custom);
+    CustomKernelsScope kernels(custom);
+    Fixture fixture("recurrent");
+    for (const auto& name : kStackedCases) {
+      CAPTURE(name);
+      auto layer = make_stacked_case(name);
+      std::string p = name + "/";
+      bool lstm = is_lstm(*layer);
+      Inputs inputs = {fixture[p + "x"], fixture[p + "hidden"]};
+      if (lstm) {
+        inputs.push_back(fixture[p + "cell"]);
+      }
+      inputs.push_back(fixture[p + "lengths"]);
+      auto outputs = layer->forward(inputs);
+      REQUIRE(outputs.size() == (lstm ? 3u : 2u));
+      CHECK(arrays_close(outputs[0], fixture[p + "output"], 1e-5, 1e-5));
+      CHECK(arrays_close(outputs[1], fixture[p + "h_n"], 1e-5, 1e-5));
+      if (lstm) {
+        CHECK(arrays_close(outputs[2], fixture[p + "c_n"], 1e-5, 1e-5));
+      }
 
-    // Without lengths every sequence runs over all steps.
-    inputs.back() = std::nullopt;
-    outputs = layer->forward(inputs);
-    CHECK(arrays_close(outputs[0], fixture[p + "full_output"], 1e-5, 1e-5));
-    CHECK(arrays_close(outputs[1], fixture[p + "full_h_n"], 1e-5, 1e-5));
-    if (lstm) {
-      CHECK(arrays_close(outputs[2], fixture[p + "full_c_n"], 1e-5, 1e-5));
+      // Without lengths every sequence runs over all steps.
+      inputs.back() = std::nullopt;
+      outputs = layer->forward(inputs);
+      CHECK(arrays_close(outputs[0], fixture[p + "full_output"], 1e-5, 1e-5));
+      CHECK(arrays_close(outputs[1], fixture[p + "full_h_n"], 1e-5, 1e-5));
+      if (lstm) {
+        CHECK(arrays_close(outputs[2], fixture[p + "full_c_n"], 1e-5, 1e-5));
+      }
     }
   }
 }
 
 TEST_CASE("stacked gradients match PyTorch") {
-  Fixture fixture("recurrent");
-  for (const auto& name : kStackedCases) {
-    CAPTURE(name);
-    auto layer = make_stacked_case(name);
-    std::string p = name + "/";
-    bool lstm = is_lstm(*layer);
-    std::vector<std::pair<std::string, mx::array>> inputs = {
-        {"x", fixture[p + "x"]}, {"hidden", fixture[p + "hidden"]}};
-    if (lstm) {
-      inputs.emplace_back("cell", fixture[p + "cell"]);
-    }
-    mx::array lengths = fixture[p + "lengths"];
-    auto make_inputs = [&](const std::vector<mx::array>& args) {
-      Inputs out(args.begin(), args.end());
-      out.push_back(lengths);
-      return out;
-    };
-    auto loss = [&](const std::vector<mx::array>& outputs) {
-      mx::array value = mx::add(
-          weighted(outputs[0], fixture[p + "w"]),
-          weighted(outputs[1], fixture[p + "w_h"]));
+  // Both the sequence kernels and MLX's operations.
+  for (bool custom : {true, false}) {
+    CAPTURE(custom);
+    CustomKernelsScope kernels(custom);
+    Fixture fixture("recurrent");
+    for (const auto& name : kStackedCases) {
+      CAPTURE(name);
+      auto layer = make_stacked_case(name);
+      std::string p = name + "/";
+      bool lstm = is_lstm(*layer);
+      std::vector<std::pair<std::string, mx::array>> inputs = {
+          {"x", fixture[p + "x"]}, {"hidden", fixture[p + "hidden"]}};
       if (lstm) {
-        value = mx::add(value, weighted(outputs[2], fixture[p + "w_c"]));
+        inputs.emplace_back("cell", fixture[p + "cell"]);
       }
-      return value;
-    };
-    auto grads = gradients(*layer, inputs, make_inputs, loss);
-    for (const auto& [key, value] : grads) {
-      CAPTURE(key);
-      CHECK(arrays_close(value, fixture[p + "grad/" + key], 1e-4, 1e-5));
+      mx::array lengths = fixture[p + "lengths"];
+      auto make_inputs = [&](const std::vector<mx::array>& args) {
+        Inputs out(args.begin(), args.end());
+        out.push_back(lengths);
+        return out;
+      };
+      auto loss = [&](const std::vector<mx::array>& outputs) {
+        mx::array value = mx::add(
+            weighted(outputs[0], fixture[p + "w"]),
+            weighted(outputs[1], fixture[p + "w_h"]));
+        if (lstm) {
+          value = mx::add(value, weighted(outputs[2], fixture[p + "w_c"]));
+        }
+        return value;
+      };
+      auto grads = gradients(*layer, inputs, make_inputs, loss);
+      for (const auto& [key, value] : grads) {
+        CAPTURE(key);
+        CHECK(arrays_close(value, fixture[p + "grad/" + key], 1e-4, 1e-5));
+      }
     }
   }
 }
@@ -432,45 +453,55 @@ TEST_CASE("stacked layer with one cell equals the MLX layer") {
 }
 
 TEST_CASE("stacked lengths mask padded steps") {
-  mx::random::seed(7);
-  auto layer = std::make_shared<StackedGRU>(
-      2, 3, StackOptions{1, true, 0.0, true});
-  mx::array x = mx::random::normal({2, 5, 2});
-  mx::array h0 = mx::random::normal({2, 2, 3});
-  mx::array lengths = mx::array({3, 0});
-  auto outputs = layer->forward({x, h0, lengths});
+  // Both the sequence kernels and MLX's operations.
+  for (bool custom : {true, false}) {
+    CAPTURE(custom);
+    CustomKernelsScope kernels(custom);
+    mx::random::seed(7);
+    auto layer = std::make_shared<StackedGRU>(
+        2, 3, StackOptions{1, true, 0.0, true});
+    mx::array x = mx::random::normal({2, 5, 2});
+    mx::array h0 = mx::random::normal({2, 2, 3});
+    mx::array lengths = mx::array({3, 0});
+    auto outputs = layer->forward({x, h0, lengths});
 
-  // Sequence 0 with lengths equals its first three steps run alone.
-  mx::array first = mx::slice(x, {0, 0, 0}, {1, 3, 2});
-  mx::array first_h0 = mx::slice(h0, {0, 0, 0}, {2, 1, 3});
-  auto alone = layer->forward({first, first_h0});
-  CHECK(arrays_close(
-      mx::slice(outputs[0], {0, 0, 0}, {1, 3, 6}), alone[0]));
-  CHECK(arrays_close(
-      mx::slice(outputs[1], {0, 0, 0}, {2, 1, 3}), alone[1]));
-  // Padded steps give zeros; a sequence of length 0 keeps its initial state.
-  CHECK(mx::all(mx::equal(mx::slice(outputs[0], {0, 3, 0}, {1, 5, 6}),
-                          mx::array(0.0f)))
-            .item<bool>());
-  CHECK(mx::all(mx::equal(mx::slice(outputs[0], {1, 0, 0}, {2, 5, 6}),
-                          mx::array(0.0f)))
-            .item<bool>());
-  CHECK(arrays_close(
-      mx::slice(outputs[1], {0, 1, 0}, {2, 2, 3}),
-      mx::slice(h0, {0, 1, 0}, {2, 2, 3})));
+    // Sequence 0 with lengths equals its first three steps run alone.
+    mx::array first = mx::slice(x, {0, 0, 0}, {1, 3, 2});
+    mx::array first_h0 = mx::slice(h0, {0, 0, 0}, {2, 1, 3});
+    auto alone = layer->forward({first, first_h0});
+    CHECK(arrays_close(
+        mx::slice(outputs[0], {0, 0, 0}, {1, 3, 6}), alone[0]));
+    CHECK(arrays_close(
+        mx::slice(outputs[1], {0, 0, 0}, {2, 1, 3}), alone[1]));
+    // Padded steps give zeros; a sequence of length 0 keeps its initial state.
+    CHECK(mx::all(mx::equal(mx::slice(outputs[0], {0, 3, 0}, {1, 5, 6}),
+                            mx::array(0.0f)))
+              .item<bool>());
+    CHECK(mx::all(mx::equal(mx::slice(outputs[0], {1, 0, 0}, {2, 5, 6}),
+                            mx::array(0.0f)))
+              .item<bool>());
+    CHECK(arrays_close(
+        mx::slice(outputs[1], {0, 1, 0}, {2, 2, 3}),
+        mx::slice(h0, {0, 1, 0}, {2, 2, 3})));
+  }
 }
 
 TEST_CASE("stacked layer takes unbatched input") {
-  mx::random::seed(8);
-  auto layer = std::make_shared<StackedLSTM>(
-      2, 3, StackOptions{2, true, 0.0, true});
-  mx::array x = mx::random::normal({5, 2});
-  auto unbatched = layer->forward({x});
-  auto batched = layer->forward({mx::expand_dims(x, 0)});
-  CHECK(unbatched[0].shape() == mx::Shape{5, 6});
-  CHECK(unbatched[1].shape() == mx::Shape{4, 3});
-  CHECK(arrays_close(unbatched[0], mx::squeeze(batched[0], 0)));
-  CHECK(arrays_close(unbatched[2], mx::squeeze(batched[2], 1)));
+  // Both the sequence kernels and MLX's operations.
+  for (bool custom : {true, false}) {
+    CAPTURE(custom);
+    CustomKernelsScope kernels(custom);
+    mx::random::seed(8);
+    auto layer = std::make_shared<StackedLSTM>(
+        2, 3, StackOptions{2, true, 0.0, true});
+    mx::array x = mx::random::normal({5, 2});
+    auto unbatched = layer->forward({x});
+    auto batched = layer->forward({mx::expand_dims(x, 0)});
+    CHECK(unbatched[0].shape() == mx::Shape{5, 6});
+    CHECK(unbatched[1].shape() == mx::Shape{4, 3});
+    CHECK(arrays_close(unbatched[0], mx::squeeze(batched[0], 0)));
+    CHECK(arrays_close(unbatched[2], mx::squeeze(batched[2], 1)));
+  }
 }
 
 TEST_CASE("stacked dropout applies only in training") {

@@ -8,9 +8,10 @@
 #' multiplications, unless the environment variable `RMLX_WINOGRAD` is
 #' `"0"`),
 #' transposed convolutions as a matrix product plus a fold, pooling with
-#' its own kernels, and each step of [mlx_lstm()] and [mlx_gru()] (also
-#' inside the stacked layers) as one fused kernel with vectorized sigmoid
-#' and tanh. Their values equal those of MLX's operations up to float32
+#' its own kernels, and the whole recurrence of [mlx_lstm()] and
+#' [mlx_gru()] (also each layer and direction of the stacked layers) as one
+#' kernel forward and one backward, with vectorized sigmoid and tanh. Their
+#' values equal those of MLX's operations up to float32
 #' rounding, and their gradients are several times faster on MLX 0.32.4's
 #' CPU backend. `mlx_custom_kernels(FALSE)` switches back to the
 #' operations MLX Python uses, for example to compare the two.

@@ -10,6 +10,7 @@
 #include "rmlx/nn/activations.h"
 #include "rmlx/nn/dropout.h"
 #include "rmlx/nn/recurrent_cell.h"
+#include "rmlx/nn/recurrent_sequence.h"
 
 namespace rmlx::nn {
 
@@ -134,13 +135,19 @@ ScanResult RecurrentLayer::scan(
     const RecurrentState& initial,
     const std::optional<mx::array>& lengths,
     bool reverse) {
-  mx::array projected = project_input(x);
   int steps = x.shape(-2);
   int n_states = num_states();
-  std::vector<mx::array> inputs = split_each(projected, -2);
-
   RecurrentState state = initial;
   state.resize(n_states);
+  // The sequence primitives take lengths only with a batch axis.
+  if (!lengths || x.ndim() == 3) {
+    if (auto whole = scan_sequence(x, state, lengths, reverse)) {
+      return std::move(*whole);
+    }
+  }
+
+  mx::array projected = project_input(x);
+  std::vector<mx::array> inputs = split_each(projected, -2);
   mx::array zero(0.0f, projected.dtype());
   std::optional<mx::array> step_lengths;
   if (lengths) {
@@ -329,6 +336,27 @@ std::vector<mx::array> GRU::step(
   return {mx::multiply(keep, n)};
 }
 
+std::optional<ScanResult> GRU::scan_sequence(
+    const mx::array& x,
+    const RecurrentState& initial,
+    const std::optional<mx::array>& lengths,
+    bool reverse) const {
+  std::optional<mx::array> bhn;
+  if (has("bhn")) {
+    bhn = param("bhn");
+  }
+  std::optional<mx::array> bias;
+  if (has("b")) {
+    bias = param("b");
+  }
+  auto outputs = gru_sequence(
+      x, param("Wx"), param("Wh"), bias, bhn, initial[0], lengths, reverse);
+  if (!outputs) {
+    return std::nullopt;
+  }
+  return ScanResult{{(*outputs)[0]}, {(*outputs)[1]}};
+}
+
 mx::array GRU::forward(
     const mx::array& x,
     const std::optional<mx::array>& hidden) {
@@ -366,6 +394,25 @@ std::vector<mx::array> LSTM::step(
       ? mx::addmm(projected, *state[0], mx::transpose(param("Wh")))
       : projected;
   return lstm_cell(ifgo, state[1]);
+}
+
+std::optional<ScanResult> LSTM::scan_sequence(
+    const mx::array& x,
+    const RecurrentState& initial,
+    const std::optional<mx::array>& lengths,
+    bool reverse) const {
+  std::optional<mx::array> bias;
+  if (has("bias")) {
+    bias = param("bias");
+  }
+  auto outputs = lstm_sequence(
+      x, param("Wx"), param("Wh"), bias, initial[0], initial[1], lengths,
+      reverse);
+  if (!outputs) {
+    return std::nullopt;
+  }
+  const auto& o = *outputs;
+  return ScanResult{{o[0], o[1]}, {o[2], o[3]}};
 }
 
 std::pair<mx::array, mx::array> LSTM::forward(

@@ -274,67 +274,73 @@ test_that("stacked initial weights follow the cell order", {
 })
 
 test_that("stacked forward with lengths matches PyTorch", {
-  for (case in names(stacked_cases)) {
-    fx <- fixture_case(case)
-    layer <- make_case(stacked_cases, case)
-    lengths <- as.integer(fx$lengths)
-    out <- if (is_lstm_case(case)) {
-      mlx_forward(layer, fx$x, fx$hidden, fx$cell, lengths)
-    } else {
-      mlx_forward(layer, fx$x, fx$hidden, lengths = lengths)
+  for_each_kernel_path({
+    for (case in names(stacked_cases)) {
+      fx <- fixture_case(case)
+      layer <- make_case(stacked_cases, case)
+      lengths <- as.integer(fx$lengths)
+      out <- if (is_lstm_case(case)) {
+        mlx_forward(layer, fx$x, fx$hidden, fx$cell, lengths)
+      } else {
+        mlx_forward(layer, fx$x, fx$hidden, lengths = lengths)
+      }
+      expect_mlx_equal(out[[1]], fx$output, tolerance = 1e-5)
+      expect_mlx_equal(out[[2]], fx$h_n, tolerance = 1e-5)
+      if (is_lstm_case(case)) {
+        expect_mlx_equal(out[[3]], fx$c_n, tolerance = 1e-5)
+      }
+      full <- if (is_lstm_case(case)) {
+        mlx_forward(layer, fx$x, hidden = fx$hidden, cell = fx$cell)
+      } else {
+        mlx_forward(layer, fx$x, hidden = fx$hidden)
+      }
+      expect_mlx_equal(full[[1]], fx$full_output, tolerance = 1e-5)
+      expect_mlx_equal(full[[2]], fx$full_h_n, tolerance = 1e-5)
     }
-    expect_mlx_equal(out[[1]], fx$output, tolerance = 1e-5)
-    expect_mlx_equal(out[[2]], fx$h_n, tolerance = 1e-5)
-    if (is_lstm_case(case)) {
-      expect_mlx_equal(out[[3]], fx$c_n, tolerance = 1e-5)
-    }
-    full <- if (is_lstm_case(case)) {
-      mlx_forward(layer, fx$x, hidden = fx$hidden, cell = fx$cell)
-    } else {
-      mlx_forward(layer, fx$x, hidden = fx$hidden)
-    }
-    expect_mlx_equal(full[[1]], fx$full_output, tolerance = 1e-5)
-    expect_mlx_equal(full[[2]], fx$full_h_n, tolerance = 1e-5)
-  }
+  })
 })
 
 test_that("stacked gradients match PyTorch", {
-  for (case in names(stacked_cases)) {
-    fx <- fixture_case(case)
-    layer <- make_case(stacked_cases, case)
-    loss <- stacked_case_loss(case, as.integer(fx$lengths))
-    w_c <- fx$w_c %||% fx$w_h
-    grads <- mlx_value_and_grad(layer, loss)(
-      fx$x, fx$hidden, fx$cell %||% fx$hidden, fx$w, fx$w_h, w_c
-    )$grads
-    expected <- fixture_params(fx, "grad/param/")
-    expect_setequal(names(grads), names(expected))
-    for (name in names(expected)) {
-      expect_mlx_equal(grads[[name]], expected[[name]], tolerance = 1e-4)
+  for_each_kernel_path({
+    for (case in names(stacked_cases)) {
+      fx <- fixture_case(case)
+      layer <- make_case(stacked_cases, case)
+      loss <- stacked_case_loss(case, as.integer(fx$lengths))
+      w_c <- fx$w_c %||% fx$w_h
+      grads <- mlx_value_and_grad(layer, loss)(
+        fx$x, fx$hidden, fx$cell %||% fx$hidden, fx$w, fx$w_h, w_c
+      )$grads
+      expected <- fixture_params(fx, "grad/param/")
+      expect_setequal(names(grads), names(expected))
+      for (name in names(expected)) {
+        expect_mlx_equal(grads[[name]], expected[[name]], tolerance = 1e-4)
+      }
     }
-  }
+  })
 })
 
 test_that("stacked input gradient matches PyTorch", {
-  fx <- fixture_case("stacked_lstm")
-  # The input becomes a parameter of a wrapper, so its gradient is reported.
-  wrapper <- mlx_module(
-    "InputAsParameter",
-    initialize = function(layer, x) {
-      self$layer <- layer
-      self$x <- as_mlx(x)
-    },
-    forward = function(hidden, cell, lengths) {
-      mlx_forward(self$layer, self$x, hidden, cell, lengths)
+  for_each_kernel_path({
+    fx <- fixture_case("stacked_lstm")
+    # The input becomes a parameter of a wrapper, so its gradient is reported.
+    wrapper <- mlx_module(
+      "InputAsParameter",
+      initialize = function(layer, x) {
+        self$layer <- layer
+        self$x <- as_mlx(x)
+      },
+      forward = function(hidden, cell, lengths) {
+        mlx_forward(self$layer, self$x, hidden, cell, lengths)
+      }
+    )
+    model <- wrapper(make_case(stacked_cases, "stacked_lstm"), fx$x)
+    loss <- function(model, hidden, cell) {
+      out <- mlx_forward(model, hidden, cell, as.integer(fx$lengths))
+      sum(out[[1]] * fx$w) + sum(out[[2]] * fx$w_h) + sum(out[[3]] * fx$w_c)
     }
-  )
-  model <- wrapper(make_case(stacked_cases, "stacked_lstm"), fx$x)
-  loss <- function(model, hidden, cell) {
-    out <- mlx_forward(model, hidden, cell, as.integer(fx$lengths))
-    sum(out[[1]] * fx$w) + sum(out[[2]] * fx$w_h) + sum(out[[3]] * fx$w_c)
-  }
-  grads <- mlx_value_and_grad(model, loss)(fx$hidden, fx$cell)$grads
-  expect_mlx_equal(grads$x, fx$`grad/x`, tolerance = 1e-4)
+    grads <- mlx_value_and_grad(model, loss)(fx$hidden, fx$cell)$grads
+    expect_mlx_equal(grads$x, fx$`grad/x`, tolerance = 1e-4)
+  })
 })
 
 test_that("stacked gradients match finite differences", {
@@ -348,6 +354,50 @@ test_that("stacked gradients match finite differences", {
   }
   # The step is larger for the reason given in the test above.
   expect_grad_matches_fd(layer, loss, x, h = 3e-3, tolerance = 1e-4)
+})
+
+test_that("recurrent kernels match MLX operations", {
+  x <- array(sin(1:120), c(4, 6, 5))
+  hidden <- array(cos(1:48), c(4, 4, 3))
+  cell <- array(sin(2 * (1:48)), c(4, 4, 3))
+  lengths <- c(6L, 0L, 3L, 5L)
+  w <- array(cos(3 * (1:144)), c(4, 6, 6))
+  loss <- function(model, x, hidden, cell) {
+    out <- if (is.null(cell)) {
+      mlx_forward(model, x, hidden = hidden, lengths = lengths)
+    } else {
+      mlx_forward(model, x, hidden = hidden, cell = cell, lengths = lengths)
+    }
+    total <- sum(out[[1]] * w) + sum(out[[2]] * out[[2]])
+    if (length(out) == 3) total <- total + sum(out[[3]])
+    total
+  }
+  for (kind in c("lstm", "gru")) {
+    results <- list()
+    for (enabled in c(TRUE, FALSE)) {
+      old <- mlx_custom_kernels(enabled)
+      mlx_random_seed(21)
+      layer <- if (kind == "lstm") {
+        mlx_stacked_lstm(5, 3, num_layers = 2, bidirectional = TRUE)
+      } else {
+        mlx_stacked_gru(5, 3, num_layers = 2, bidirectional = TRUE)
+      }
+      initial_cell <- if (kind == "lstm") cell else NULL
+      results[[length(results) + 1]] <- mlx_value_and_grad(layer, loss)(
+        x, hidden, initial_cell
+      )
+      mlx_custom_kernels(old)
+    }
+    fused <- results[[1]]
+    ops <- results[[2]]
+    expect_equal(as.array(fused$value), as.array(ops$value),
+                 tolerance = 1e-5, label = kind)
+    expect_setequal(names(fused$grads), names(ops$grads))
+    for (name in names(ops$grads)) {
+      expect_equal(as.array(fused$grads[[name]]), as.array(ops$grads[[name]]),
+                   tolerance = 1e-4, label = paste(kind, name))
+    }
+  }
 })
 
 test_that("stacked lengths are checked", {
@@ -371,19 +421,21 @@ test_that("stacked lengths are checked", {
 })
 
 test_that("stacked last step state is in the final states", {
-  mlx_random_seed(4)
-  layer <- mlx_stacked_gru(3, 4, num_layers = 2, bidirectional = TRUE)
-  x <- array(sin(1:45), c(3, 5, 3))
-  lengths <- c(5L, 2L, 4L)
-  out <- mlx_forward(layer, x, lengths = lengths)
-  output <- as.array(out[[1]])
-  final <- as.array(out[[2]])
-  for (n in 1:3) {
-    # Forward direction: the output at the last valid step; backward
-    # direction: the output at the first step.
-    expect_equal(final[3, n, ], output[n, lengths[[n]], 1:4], tolerance = 1e-6)
-    expect_equal(final[4, n, ], output[n, 1, 5:8], tolerance = 1e-6)
-  }
+  for_each_kernel_path({
+    mlx_random_seed(4)
+    layer <- mlx_stacked_gru(3, 4, num_layers = 2, bidirectional = TRUE)
+    x <- array(sin(1:45), c(3, 5, 3))
+    lengths <- c(5L, 2L, 4L)
+    out <- mlx_forward(layer, x, lengths = lengths)
+    output <- as.array(out[[1]])
+    final <- as.array(out[[2]])
+    for (n in 1:3) {
+      # Forward direction: the output at the last valid step; backward
+      # direction: the output at the first step.
+      expect_equal(final[3, n, ], output[n, lengths[[n]], 1:4], tolerance = 1e-6)
+      expect_equal(final[4, n, ], output[n, 1, 5:8], tolerance = 1e-6)
+    }
+  })
 })
 
 test_that("stacked dropout follows the training mode", {
@@ -398,15 +450,17 @@ test_that("stacked dropout follows the training mode", {
 })
 
 test_that("stacked layer takes unbatched input", {
-  mlx_random_seed(6)
-  layer <- mlx_stacked_lstm(3, 2, bidirectional = TRUE)
-  x <- matrix(sin(1:15), 5, 3)
-  out <- mlx_forward(layer, x)
-  expect_identical(dim(out[[1]]), c(5L, 4L))
-  expect_identical(dim(out[[2]]), c(2L, 2L))
-  batched <- mlx_forward(layer, array(x, c(1, 5, 3)))
-  expect_equal(as.array(out[[1]]), as.array(batched[[1]])[1, , ],
-               tolerance = 1e-6)
+  for_each_kernel_path({
+    mlx_random_seed(6)
+    layer <- mlx_stacked_lstm(3, 2, bidirectional = TRUE)
+    x <- matrix(sin(1:15), 5, 3)
+    out <- mlx_forward(layer, x)
+    expect_identical(dim(out[[1]]), c(5L, 4L))
+    expect_identical(dim(out[[2]]), c(2L, 2L))
+    batched <- mlx_forward(layer, array(x, c(1, 5, 3)))
+    expect_equal(as.array(out[[1]]), as.array(batched[[1]])[1, , ],
+                 tolerance = 1e-6)
+  })
 })
 
 test_that("stacked layer trains in compiled steps", {

@@ -96,6 +96,20 @@ class RecurrentLayer : public Module {
       const mx::array& projected,
       const RecurrentState& state) const = 0;
 
+  /**
+   * Runs the whole recurrence over x as one primitive where the layer has
+   * one that applies, or returns nullopt so that scan() composes step()
+   * along the sequence. Arguments and result are those of scan(), and
+   * `initial` has num_states() entries.
+   */
+  virtual std::optional<ScanResult> scan_sequence(
+      const mx::array& x,
+      const RecurrentState& initial,
+      const std::optional<mx::array>& lengths,
+      bool reverse) const {
+    return std::nullopt;
+  }
+
   /** Checks x and the initial states, then returns scan()'s sequences. */
   std::vector<mx::array> run(const mx::array& x, const RecurrentState& initial);
 
@@ -223,6 +237,11 @@ class GRU : public RecurrentLayer {
   std::vector<mx::array> step(
       const mx::array& projected,
       const RecurrentState& state) const override;
+  std::optional<ScanResult> scan_sequence(
+      const mx::array& x,
+      const RecurrentState& initial,
+      const std::optional<mx::array>& lengths,
+      bool reverse) const override;
 };
 
 /**
@@ -268,6 +287,11 @@ class LSTM : public RecurrentLayer {
   std::vector<mx::array> step(
       const mx::array& projected,
       const RecurrentState& state) const override;
+  std::optional<ScanResult> scan_sequence(
+      const mx::array& x,
+      const RecurrentState& initial,
+      const std::optional<mx::array>& lengths,
+      bool reverse) const override;
 };
 
 /** The settings of a stacked layer beyond those of its cells. */
