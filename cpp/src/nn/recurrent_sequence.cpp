@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "layer_utils.h"
@@ -330,6 +331,35 @@ std::vector<mx::array> register_cotangents(
   return cotangents;
 }
 
+// Registers the lengths (when the layout has them) and then the cotangents
+// of a backward primitive's inputs with the encoder, and returns the
+// lengths' data (or nullptr) and the cotangents. The saved inputs come
+// first, then the lengths, then the cotangents.
+std::pair<const int32_t*, std::vector<mx::array>> register_backward_inputs(
+    mx::cpu::CommandEncoder& encoder,
+    const std::vector<mx::array>& inputs,
+    const SequenceLayout& layout) {
+  const int32_t* lengths = nullptr;
+  if (layout.has_lengths) {
+    encoder.set_input_array(inputs[4]);
+    lengths = inputs[4].data<int32_t>();
+  }
+  size_t first_cotangent = layout.has_lengths ? 5 : 4;
+  return {lengths, register_cotangents(encoder, inputs, first_cotangent)};
+}
+
+// The sizes of a backward primitive's sequence: inputs[2] is the saved
+// (N, L, D + H + 1) rows, inputs[0] W_x and inputs[1] W_h.
+SequenceDims backward_dims(
+    const std::vector<mx::array>& inputs,
+    const SequenceLayout& layout) {
+  const auto& rows = inputs[2];
+  return SequenceDims{
+      static_cast<size_t>(rows.shape(0)), static_cast<size_t>(rows.shape(1)),
+      static_cast<size_t>(inputs[0].shape(1)),
+      static_cast<size_t>(inputs[1].shape(1)), layout.reverse};
+}
+
 } // namespace
 
 // lstm_sequence and gru_sequence
@@ -501,13 +531,8 @@ void LSTMSequenceGrad::eval_cpu(
     std::vector<mx::array>& outputs) {
   std::vector<mx::array> saved(inputs.begin(), inputs.begin() + 4);
   auto& encoder = prepare("LSTMSequenceGrad", stream(), saved, outputs);
-  size_t first_cotangent = layout_.has_lengths ? 5 : 4;
-  const int32_t* lengths = nullptr;
-  if (layout_.has_lengths) {
-    encoder.set_input_array(inputs[4]);
-    lengths = inputs[4].data<int32_t>();
-  }
-  auto cotangents = register_cotangents(encoder, inputs, first_cotangent);
+  auto [lengths, cotangents] =
+      register_backward_inputs(encoder, inputs, layout_);
   LSTMBackwardData data{
       inputs[0].data<float>(),
       inputs[1].data<float>(),
@@ -523,12 +548,7 @@ void LSTMSequenceGrad::eval_cpu(
       outputs[2].data<float>(),
       outputs[3].data<float>(),
       with_input_ ? outputs[4].data<float>() : nullptr};
-  // inputs[2] is (N, L, D + H + 1) and inputs[1] is W_h.
-  const auto& rows = inputs[2];
-  SequenceDims dims{
-      static_cast<size_t>(rows.shape(0)), static_cast<size_t>(rows.shape(1)),
-      static_cast<size_t>(inputs[0].shape(1)),
-      static_cast<size_t>(inputs[1].shape(1)), layout_.reverse};
+  SequenceDims dims = backward_dims(inputs, layout_);
   encoder.dispatch([data, cotangents, dims]() mutable {
     std::array<std::vector<float>, 4> storage;
     data.d_hidden_out = cotangent_rows(cotangents[0], storage[0]);
@@ -650,13 +670,8 @@ void GRUSequenceGrad::eval_cpu(
     std::vector<mx::array>& outputs) {
   std::vector<mx::array> saved(inputs.begin(), inputs.begin() + 4);
   auto& encoder = prepare("GRUSequenceGrad", stream(), saved, outputs);
-  size_t first_cotangent = layout_.has_lengths ? 5 : 4;
-  const int32_t* lengths = nullptr;
-  if (layout_.has_lengths) {
-    encoder.set_input_array(inputs[4]);
-    lengths = inputs[4].data<int32_t>();
-  }
-  auto cotangents = register_cotangents(encoder, inputs, first_cotangent);
+  auto [lengths, cotangents] =
+      register_backward_inputs(encoder, inputs, layout_);
   GRUBackwardData data{
       inputs[0].data<float>(),
       inputs[1].data<float>(),
@@ -671,12 +686,7 @@ void GRUSequenceGrad::eval_cpu(
       outputs[3].data<float>(),
       outputs[4].data<float>(),
       with_input_ ? outputs[5].data<float>() : nullptr};
-  // inputs[2] is (N, L, D + H + 1) and inputs[1] is W_h.
-  const auto& rows = inputs[2];
-  SequenceDims dims{
-      static_cast<size_t>(rows.shape(0)), static_cast<size_t>(rows.shape(1)),
-      static_cast<size_t>(inputs[0].shape(1)),
-      static_cast<size_t>(inputs[1].shape(1)), layout_.reverse};
+  SequenceDims dims = backward_dims(inputs, layout_);
   encoder.dispatch([data, cotangents, dims]() mutable {
     std::array<std::vector<float>, 2> storage;
     data.d_hidden_out = cotangent_rows(cotangents[0], storage[0]);
