@@ -126,7 +126,9 @@ uint32_t crc32(const std::string& data) {
 
 // Little-endian field access into a zip archive held in memory.
 uint64_t read_le(const std::string& bytes, size_t offset, int width) {
-  if (offset + width > bytes.size()) {
+  // Offsets come from the file, so compare without forming offset + width,
+  // which wraps around for offsets near 2^64.
+  if (offset > bytes.size() || size_t(width) > bytes.size() - offset) {
     throw std::runtime_error("[load_npz] The archive is truncated.");
   }
   uint64_t value = 0;
@@ -303,7 +305,8 @@ nn::NamedArrays load_npz(const std::string& path) {
     size_t data_offset = local_offset + 30 + read_le(bytes, local_offset + 26, 2) +
         read_le(bytes, local_offset + 28, 2);
     uint64_t stored_size = method == kStored ? size : compressed_size;
-    if (data_offset + stored_size > bytes.size()) {
+    if (data_offset > bytes.size() ||
+        stored_size > bytes.size() - data_offset) {
       throw std::runtime_error(
           "[load_npz] Entry '" + name + "' of '" + path + "' is truncated.");
     }

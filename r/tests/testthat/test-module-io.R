@@ -36,6 +36,21 @@ test_that("a damaged compressed npz gives an error", {
   expect_error(mlx_load(path), "could not be decompressed")
 })
 
+test_that("npz offsets near 2^64 give a truncation error", {
+  bytes <- readBin(test_path("fixtures", "io_numpy.npz"), "raw",
+                   file.size(test_path("fixtures", "io_numpy.npz")))
+  # Append a zip64 locator whose end record offset is 2^64 - 2, then a copy
+  # of the 22-byte end record with its entry count set to 0xFFFF, which
+  # sends the reader to that offset.
+  end_record <- utils::tail(bytes, 22L)
+  end_record[9:12] <- as.raw(0xff)
+  locator <- c(as.raw(c(0x50, 0x4b, 0x06, 0x07)), as.raw(rep(0, 4)),
+               as.raw(c(0xfe, rep(0xff, 7))), as.raw(c(1, 0, 0, 0)))
+  path <- withr::local_tempfile(fileext = ".npz")
+  writeBin(c(bytes, locator, end_record), path)
+  expect_error(mlx_load(path), "truncated")
+})
+
 test_that("arrays round trip in both formats", {
   for (extension in c(".safetensors", ".npz")) {
     path <- withr::local_tempfile(fileext = extension)

@@ -32,6 +32,10 @@ namespace rmlx::nn {
  * RMLX_WINOGRAD to 0 turns that path off). Otherwise, and for every input
  * that mx::conv_general rejects, it calls mx::conv_general, so its errors
  * are MLX's.
+ *
+ * NOTE: Winograd's transforms add and subtract input values, so on that
+ * path an infinite input value gives NaN at most of the outputs it
+ * reaches, where mx::conv_general gives +-inf.
  */
 mx::array conv(
     const mx::array& x,
