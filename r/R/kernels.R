@@ -12,7 +12,8 @@
 #' [mlx_gru()] (also each layer and direction of the stacked layers) as one
 #' kernel forward and one backward, with vectorized sigmoid and tanh. Their
 #' values equal those of MLX's operations up to float32
-#' rounding, and their gradients are several times faster on MLX 0.32.4's
+#' rounding (except that the Winograd path turns an infinite input value
+#' into `NaN` at most of the outputs it reaches, where MLX gives `Inf`), and their gradients are several times faster on MLX 0.32.4's
 #' CPU backend. `mlx_custom_kernels(FALSE)` switches back to the
 #' operations MLX Python uses, for example to compare the two.
 #'
