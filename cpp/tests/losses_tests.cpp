@@ -214,6 +214,15 @@ TEST_CASE("cross entropy rejects invalid arguments") {
       std::invalid_argument);
 }
 
+TEST_CASE("cross entropy shape error names both target shapes") {
+  // Targets with as many axes as the logits read as probabilities, so the
+  // message must still give the class-index shape without the class axis.
+  CHECK_THROWS_WITH(
+      cross_entropy(mx::zeros({3}), mx::array({0})),
+      "[cross_entropy] Expected targets of shape () (class indices) or (3,) "
+      "(probabilities) for logits of shape (3,) but received shape (1,).");
+}
+
 TEST_CASE("class index range check") {
   CHECK_NOTHROW(check_class_indices(mx::array({0, 2, 1}), 3));
   CHECK_NOTHROW(check_class_indices(mx::zeros({0}, mx::int32), 3));

@@ -129,9 +129,11 @@ int check_cross_entropy_args(
     expected.erase(expected.begin() + axis);
   }
   if (targets.shape() != expected) {
+    mx::Shape class_shape = logits.shape();
+    class_shape.erase(class_shape.begin() + axis);
     std::ostringstream msg;
     msg << "[cross_entropy] Expected targets of shape "
-        << detail::shape_string(expected) << " (class indices) or "
+        << detail::shape_string(class_shape) << " (class indices) or "
         << detail::shape_string(logits.shape())
         << " (probabilities) for logits of shape "
         << detail::shape_string(logits.shape()) << " but received shape "
