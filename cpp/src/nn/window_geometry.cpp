@@ -66,6 +66,11 @@ void parallel_for(
     body(0, count);
     return;
   }
+  // The threads start on each call instead of living in a pool: R forks
+  // worker processes (parallel::mclapply), and a forked child would wait
+  // forever on pool threads that do not exist in it. Starting a thread
+  // costs tens of microseconds (an estimate), little beside the kernels
+  // that call this.
   size_t chunk = (count + threads - 1) / threads;
   std::vector<std::thread> workers;
   workers.reserve(threads - 1);
