@@ -348,6 +348,24 @@ std::pair<const int32_t*, std::vector<mx::array>> register_backward_inputs(
   return {lengths, register_cotangents(encoder, inputs, first_cotangent)};
 }
 
+// Lists a backward primitive's inputs in the order that
+// register_backward_inputs() reads them: the four saved arrays, the
+// lengths when there are any, then the first `count` cotangents as float32.
+std::vector<mx::array> backward_inputs(
+    std::vector<mx::array> saved,
+    const OptionalInputs& optional,
+    const std::vector<mx::array>& cotangents,
+    size_t count,
+    mx::Stream s) {
+  if (optional[kLengths]) {
+    saved.push_back(*optional[kLengths]);
+  }
+  for (size_t i = 0; i < count; ++i) {
+    saved.push_back(mx::astype(cotangents[i], mx::float32, s));
+  }
+  return saved;
+}
+
 // The sizes of a backward primitive's sequence: inputs[2] is the saved
 // (N, L, D + H + 1) rows, inputs[0] W_x and inputs[1] W_h.
 SequenceDims backward_dims(
@@ -472,14 +490,9 @@ std::vector<mx::array> LSTMSequence::vjp(
     const std::vector<mx::array>& outputs) {
   auto s = stream();
   auto optional = optional_inputs(primals, layout_);
-  std::vector<mx::array> inputs = {primals[1], primals[2], outputs[4],
-                                   outputs[5]};
-  if (optional[kLengths]) {
-    inputs.push_back(*optional[kLengths]);
-  }
-  for (int i = 0; i < 4; ++i) {
-    inputs.push_back(mx::astype(cotangents[i], mx::float32, s));
-  }
+  auto inputs = backward_inputs(
+      {primals[1], primals[2], outputs[4], outputs[5]}, optional, cotangents,
+      4, s);
   bool with_input = wants_input_gradient(argnums);
   auto dims = dims_of(primals[0], primals[2], layout_);
   int d = dims.input;
@@ -614,13 +627,9 @@ std::vector<mx::array> GRUSequence::vjp(
     const std::vector<mx::array>& outputs) {
   auto s = stream();
   auto optional = optional_inputs(primals, layout_);
-  std::vector<mx::array> inputs = {primals[1], primals[2], outputs[2],
-                                   outputs[3]};
-  if (optional[kLengths]) {
-    inputs.push_back(*optional[kLengths]);
-  }
-  inputs.push_back(mx::astype(cotangents[0], mx::float32, s));
-  inputs.push_back(mx::astype(cotangents[1], mx::float32, s));
+  auto inputs = backward_inputs(
+      {primals[1], primals[2], outputs[2], outputs[3]}, optional, cotangents,
+      2, s);
   bool with_input = wants_input_gradient(argnums);
   auto dims = dims_of(primals[0], primals[2], layout_);
   int d = dims.input;
