@@ -194,6 +194,27 @@ mx::array TransformerEncoderLayer::forward(
   return ln2(mx::add(h, y));
 }
 
+namespace {
+
+// Registers `num_layers` layers of type Layer as "layers" and the final
+// LayerNorm as "ln", the children of MLX Python's encoder and decoder.
+template <typename Layer>
+void register_layer_stack(
+    Module& stack,
+    int num_layers,
+    int dims,
+    int num_heads,
+    const TransformerOptions& options) {
+  std::vector<ModulePtr> layers;
+  for (int i = 0; i < num_layers; ++i) {
+    layers.push_back(std::make_shared<Layer>(dims, num_heads, options));
+  }
+  stack.register_modules("layers", layers);
+  stack.register_module("ln", std::make_shared<LayerNorm>(dims));
+}
+
+} // namespace
+
 TransformerEncoder::TransformerEncoder(
     int num_layers,
     int dims,
@@ -201,13 +222,8 @@ TransformerEncoder::TransformerEncoder(
     const TransformerOptions& options)
     : checkpoint_(options.checkpoint) {
   check_layer_sizes("TransformerEncoder", num_layers, dims, num_heads);
-  std::vector<ModulePtr> layers;
-  for (int i = 0; i < num_layers; ++i) {
-    layers.push_back(
-        std::make_shared<TransformerEncoderLayer>(dims, num_heads, options));
-  }
-  register_modules("layers", layers);
-  register_module("ln", std::make_shared<LayerNorm>(dims));
+  register_layer_stack<TransformerEncoderLayer>(
+      *this, num_layers, dims, num_heads, options);
 }
 
 std::vector<ModulePtr> TransformerEncoder::layers() const {
@@ -326,13 +342,8 @@ TransformerDecoder::TransformerDecoder(
     const TransformerOptions& options)
     : checkpoint_(options.checkpoint) {
   check_layer_sizes("TransformerDecoder", num_layers, dims, num_heads);
-  std::vector<ModulePtr> layers;
-  for (int i = 0; i < num_layers; ++i) {
-    layers.push_back(
-        std::make_shared<TransformerDecoderLayer>(dims, num_heads, options));
-  }
-  register_modules("layers", layers);
-  register_module("ln", std::make_shared<LayerNorm>(dims));
+  register_layer_stack<TransformerDecoderLayer>(
+      *this, num_layers, dims, num_heads, options);
 }
 
 std::vector<ModulePtr> TransformerDecoder::layers() const {
