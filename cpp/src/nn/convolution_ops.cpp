@@ -409,11 +409,11 @@ mx::array conv(
     const std::vector<int>& dilation,
     int groups) {
   size_t dims = stride.size();
-  if (detail::winograd_applies(x, weight, stride, padding, dilation, groups)) {
-    return detail::winograd_conv2d(x, weight, padding);
-  }
   if (!unfold_path_applies(x, weight, stride, padding, dilation, groups)) {
     return mlx_conv(x, weight, stride, padding, dilation, groups);
+  }
+  if (detail::winograd_applies(weight, stride, dilation, groups)) {
+    return detail::winograd_conv2d(x, weight, padding);
   }
   std::vector<int> kernel_size(
       weight.shape().begin() + 1, weight.shape().end() - 1);

@@ -8,7 +8,6 @@
 #include <mlx/backend/cpu/encoder.h>
 #include <mlx/primitives.h>
 
-#include "rmlx/nn/custom_kernels.h"
 #include "window_geometry.h"
 
 // The channel loops below are written to vectorize, but GCC's -O2 (what R
@@ -477,24 +476,17 @@ bool winograd_disabled_by_environment() {
 } // namespace
 
 bool winograd_applies(
-    const mx::array& x,
     const mx::array& weight,
     const std::vector<int>& stride,
-    const std::vector<int>& padding,
     const std::vector<int>& dilation,
     int groups) {
-  if (!custom_kernels_enabled() ||
-      mx::default_device() != mx::Device::cpu || x.dtype() != mx::float32 ||
-      weight.dtype() != mx::float32 || x.ndim() != 4 || weight.ndim() != 4 ||
-      stride.size() != 2 || padding.size() != 2 || dilation.size() != 2 ||
-      groups != 1 || weight.shape(1) != 3 || weight.shape(2) != 3 ||
-      x.shape(3) != weight.shape(3) || x.shape(3) < kMinChannels ||
-      weight.shape(0) < kMinChannels || x.shape(0) < 1) {
+  if (stride.size() != 2 || groups != 1 || weight.shape(1) != 3 ||
+      weight.shape(2) != 3 || weight.shape(3) < kMinChannels ||
+      weight.shape(0) < kMinChannels) {
     return false;
   }
   for (int i = 0; i < 2; ++i) {
-    if (stride[i] != 1 || dilation[i] != 1 || padding[i] < 0 ||
-        x.shape(i + 1) + 2 * padding[i] < 3) {
+    if (stride[i] != 1 || dilation[i] != 1) {
       return false;
     }
   }

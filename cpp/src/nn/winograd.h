@@ -14,16 +14,15 @@ namespace rmlx::nn::detail {
 namespace mx = mlx::core;
 
 /**
- * True when winograd_conv2d() computes conv() of these arguments. That
- * needs float32 inputs on the CPU with the custom kernels enabled, an
- * (N, H, W, C) input and (O, 3, 3, C) weight, stride 1, dilation 1 and one
- * group, and enough channels on both sides for the transforms to pay off.
+ * True when winograd_conv2d() computes conv() of arguments that already
+ * take the unfold path (float32 on the CPU with the custom kernels enabled,
+ * consistent shapes, at least one output position): a 2-D (O, 3, 3, C)
+ * weight at stride 1 and dilation 1 with one group, and enough channels on
+ * both sides for the transforms to pay off.
  */
 bool winograd_applies(
-    const mx::array& x,
     const mx::array& weight,
     const std::vector<int>& stride,
-    const std::vector<int>& padding,
     const std::vector<int>& dilation,
     int groups);
 
