@@ -332,7 +332,7 @@ nn::NamedArrays load_npz(const std::string& path) {
 void save_npz(const std::string& path, const nn::NamedArrays& arrays) {
   if (arrays.size() >= 0xFFFF) {
     throw std::invalid_argument(
-        "[save_npz] An .npz file holds fewer than 65535 arrays; use "
+        "[save_npz] An .npz file contains fewer than 65535 arrays; use "
         ".safetensors for more.");
   }
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -73,7 +73,7 @@ inline bool fusable(mx::Stream stream, const std::vector<mx::array>& arrays) {
 // The loops below are written to vectorize, but GCC's -O2 (what R builds
 // with) only vectorizes loops that need no scalar remainder. It also keeps
 // a branch around each division that could raise a floating-point
-// exception flag unless no-trapping-math says that no code reads the
+// exception flag unless no-trapping-math declares that no code reads the
 // flags, which changes no computed value. Functions defined
 // before the pragma, such as std::bit_cast and std::fabs, are no longer
 // inlined into those after it, so the kernels use GCC's builtins.

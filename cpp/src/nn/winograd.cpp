@@ -14,8 +14,8 @@
 // builds with) only vectorizes loops that need no scalar remainder. Each
 // one also carries `GCC ivdep`, because GCC cannot prove that its tap
 // pointers (distinct positions, or one scratch row that is never read)
-// do not overlap, and its 4x4 loops `GCC unroll`, which -O2 does not do,
-// so that the loop over channels sees straight-line arithmetic.
+// do not overlap. Its 4x4 loops carry `GCC unroll`, which -O2 does not do
+// by itself, so the body of the loop over channels is straight-line code.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("vect-cost-model=dynamic")
 #endif
