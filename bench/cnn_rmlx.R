@@ -7,6 +7,9 @@
 # conv 3x3 32->64, ReLU, max-pool 2, linear 3136->128, ReLU, linear
 # 128->10, batch 128, Adam with learning rate 1e-3, a compiled step.
 # RMLX_CUSTOM_KERNELS=0 times MLX's own convolution and pooling instead.
+# With RMLX_BENCH_THREADS=k above 1 (bench/run.sh sets it to the number of
+# cores), the step splits each batch into k parts run side by side
+# (mlx_train_step(threads = k)), where PyTorch splits each operation.
 suppressPackageStartupMessages(library(Rmlx))
 
 args <- commandArgs(trailingOnly = TRUE)
@@ -42,8 +45,9 @@ optimizer <- mlx_optimizer_adam(learning_rate = 1e-3)
 loss_fn <- function(model, x, y) {
   mlx_cross_entropy(mlx_forward(model, x), y, reduction = "mean")
 }
+threads <- as.integer(Sys.getenv("RMLX_BENCH_THREADS", "1"))
 step <- mlx_train_step(model, optimizer, loss_fn,
-  compile = !identical(Sys.getenv("RMLX_COMPILE"), "0"))
+  compile = !identical(Sys.getenv("RMLX_COMPILE"), "0"), threads = threads)
 
 start <- as.numeric(Sys.time())
 batches <- mlx_batches(x_all, y_all, batch_size = batch)

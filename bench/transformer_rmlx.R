@@ -11,6 +11,10 @@
 # when the same encoder, in evaluation mode with batch 1, extends a
 # sequence from 1 to 128 positions one position at a time, with
 # mlx_forward_cached() or by running the whole prefix again at each step.
+# With RMLX_BENCH_THREADS=k above 1 (bench/run.sh sets it to the number of
+# cores), the value and gradient split the batch into k parts run side by
+# side (mlx_value_and_grad(threads = k)), where PyTorch splits each
+# operation.
 suppressPackageStartupMessages(library(Rmlx))
 
 args <- commandArgs(trailingOnly = TRUE)
@@ -29,9 +33,10 @@ x <- as_mlx(array(rnorm(batch * seq_len * dims), c(batch, seq_len, dims)))
 w <- as_mlx(array(rnorm(batch * seq_len * dims), c(batch, seq_len, dims)))
 mask <- mlx_create_additive_causal_mask(seq_len)
 
+threads <- as.integer(Sys.getenv("RMLX_BENCH_THREADS", "1"))
 value_and_grad <- mlx_value_and_grad(model, function(model, x, w) {
   sum(mlx_forward(model, x, mask) * w)
-})
+}, threads = threads, reduction = "sum")
 run_once <- function() {
   out <- value_and_grad(x, w)
   # One evaluation of the loss and every gradient, as mx.eval(loss, grads)

@@ -560,12 +560,16 @@ optimizer_set_learning_rate_ <- function(opt, learning_rate) {
   invisible(.Call(`_Rmlx_optimizer_set_learning_rate_`, opt, learning_rate))
 }
 
-value_and_grad_ <- function(module, fn, args) {
-  .Call(`_Rmlx_value_and_grad_`, module, fn, args)
+value_and_grad_ <- function(module, fn, args, threads, reduction) {
+  .Call(`_Rmlx_value_and_grad_`, module, fn, args, threads, reduction)
 }
 
-train_step_new_ <- function(module, opt, fn, compile, group, all_reduce_size) {
-  .Call(`_Rmlx_train_step_new_`, module, opt, fn, compile, group, all_reduce_size)
+mlx_num_threads_ <- function() {
+  .Call(`_Rmlx_mlx_num_threads_`)
+}
+
+train_step_new_ <- function(module, opt, fn, compile, group, all_reduce_size, threads, reduction) {
+  .Call(`_Rmlx_train_step_new_`, module, opt, fn, compile, group, all_reduce_size, threads, reduction)
 }
 
 train_step_call_ <- function(step, batch, evaluate) {

@@ -34,6 +34,31 @@ check_loss_fn <- function(fn, call = rlang::caller_env()) {
 #' @param module An MLX module.
 #' @param fn A function `fn(module, ...)` returning a scalar MLX array (the
 #'   loss), or a list whose first element is the loss.
+#' @param threads Number of parts to split each batch into, so that they run
+#'   side by side on that many CPU threads (see *Split batches*). The
+#'   default, 1, runs the batch whole. [mlx_num_threads()] gives the number
+#'   of processors available.
+#' @param reduction How `fn` combines the losses of the batch's examples:
+#'   `"mean"` (the default) or `"sum"`. Used only with `threads` above 1.
+#' @section Split batches:
+#' With `threads = k` above 1, every argument in `...` must have the batch's
+#' examples along its first axis (in R, its first dimension): each is cut
+#' into `k` parts of nearly equal size, `fn` is traced on each part on its
+#' own CPU stream, and MLX runs the parts' forward and backward passes at the
+#' same time, one thread each, with OpenBLAS on `mlx_num_threads() / k`
+#' threads. The loss and the gradients are the parts' values weighted by
+#' their sizes (`reduction = "mean"`) or summed (`"sum"`); other scalar
+#' outputs of `fn` are combined the same way, and non-scalar ones are
+#' concatenated along their first axis.
+#'
+#' That equals the whole batch's result, up to rounding, only when the loss
+#' is a mean or sum over independent examples. A model with a batch
+#' normalization layer in training mode is refused, because its statistics
+#' would come from each part; losses that compare examples with each other
+#' give different values. Arrays that are not per example, such as an
+#' attention mask, belong in the closure `fn`, not in `...`. Random layers
+#' (dropout) draw different numbers than the unsplit batch. The results
+#' come back evaluated.
 #' @return A function of `...` returning `list(value, grads)`: the value of
 #'   `fn` and a list of gradients named by dotted parameter names.
 #' @examples
@@ -43,18 +68,60 @@ check_loss_fn <- function(fn, call = rlang::caller_env()) {
 #' out <- vg(matrix(1, 4, 2), matrix(0, 4, 1))
 #' out$value
 #' names(out$grads)
+#'
+#' # The same loss and gradients, from two halves run side by side.
+#' vg2 <- mlx_value_and_grad(model, loss, threads = 2)
+#' vg2(matrix(1, 4, 2), matrix(0, 4, 1))$value
 #' @export
-mlx_value_and_grad <- function(module, fn) {
+mlx_value_and_grad <- function(module, fn, threads = 1L,
+                               reduction = c("mean", "sum")) {
   check_module(module)
   check_loss_fn(fn)
+  check_count(threads, min = 1)
+  reduction <- rlang::arg_match(reduction)
   function(...) {
     args <- lapply(list(...), function(x) {
       if (is.factor(x) || is.numeric(x) || is.logical(x)) as_batch_array(x) else x
     })
-    out <- with_cpp_errors(value_and_grad_(module, fn, args))
+    if (threads > 1) {
+      check_split_args(args)
+    }
+    out <- with_cpp_errors(
+      value_and_grad_(module, fn, args, as.integer(threads), reduction)
+    )
     value <- if (length(out[[1]]) == 1) out[[1]][[1]] else out[[1]]
     list(value = value, grads = out[[2]])
   }
+}
+
+# With a split batch, every argument must be an array of examples.
+check_split_args <- function(args, call = rlang::caller_env()) {
+  for (i in seq_along(args)) {
+    if (!inherits(args[[i]], "mlx_array")) {
+      received <- describe_value(args[[i]])
+      abort_invalid(
+        "With {.arg threads} above 1, argument {i} of the batch must be an array of examples.",
+        "You supplied {received}. Capture other values in {.arg fn}.",
+        call
+      )
+    }
+  }
+}
+
+#' Number of processors available to MLX's CPU kernels
+#'
+#' The processors this R process may run on, as `taskset` and cgroup CPU
+#' sets restrict them, or the `RMLX_NUM_THREADS` environment variable when
+#' it is a positive number at the first call. Rmlx's own CPU kernels use up
+#' to this many threads; it is also the natural `threads` of
+#' [mlx_train_step()] and [mlx_value_and_grad()].
+#'
+#' @return A whole number, at least 1.
+#' @examples
+#' mlx_num_threads()
+#' @export
+mlx_num_threads <- function() {
+  mlx_num_threads_()
 }
 
 #' A training step
@@ -85,6 +152,12 @@ mlx_value_and_grad <- function(module, fn) {
 #'   process's own.
 #' @param all_reduce_size Bytes per gradient reduction; see
 #'   [mlx_average_gradients()]. Default: 32 MiB.
+#' @param threads Number of parts to split each batch into, run side by side
+#'   on that many CPU threads, as [mlx_value_and_grad()] describes under
+#'   *Split batches*; with a `group`, each process splits its own share.
+#'   The default, 1, runs the batch whole.
+#' @param reduction How `fn` combines the losses of the batch's examples,
+#'   `"mean"` (the default) or `"sum"`, for `threads` above 1.
 #' @section Labels:
 #' The step converts its R arguments to MLX arrays before `fn` sees them
 #' (a factor becomes its 1-based codes), so the range checks that
@@ -105,7 +178,8 @@ mlx_value_and_grad <- function(module, fn) {
 #' for (i in 1:3) print(as.numeric(step(x, y)))
 #' @export
 mlx_train_step <- function(module, optimizer, fn, compile = TRUE,
-                           group = NULL, all_reduce_size = 32 * 1024^2) {
+                           group = NULL, all_reduce_size = 32 * 1024^2,
+                           threads = 1L, reduction = c("mean", "sum")) {
   check_module(module)
   check_optimizer(optimizer)
   check_loss_fn(fn)
@@ -114,9 +188,11 @@ mlx_train_step <- function(module, optimizer, fn, compile = TRUE,
     group <- check_group(group)
   }
   check_number(all_reduce_size)
+  check_count(threads, min = 1)
+  reduction <- rlang::arg_match(reduction)
   sync_mlx_seed()
   ptr <- train_step_new_(module, optimizer$ptr, fn, compile, group$ptr,
-                         all_reduce_size)
+                         all_reduce_size, as.integer(threads), reduction)
   step <- function(...) {
     batch <- lapply(list(...), as_batch_array)
     rng_state$in_train_step <- TRUE

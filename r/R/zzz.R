@@ -16,6 +16,13 @@ installed_config <- function(libname = dirname(getNamespaceInfo("Rmlx", "path"))
 # with Rmlx.so, binds OpenBLAS's cblas_sgemm instead of the reference BLAS
 # next to it.
 .onLoad <- function(libname, pkgname) {
+  # MLX reads this once, at its first evaluation: the graph is walked
+  # breadth first up to this many arrays wide. MLX's default of 20 makes
+  # the parts of a split batch (mlx_train_step(threads =)) run one after
+  # the other; 100 lets them run side by side.
+  if (!nzchar(Sys.getenv("MLX_BFS_MAX_WIDTH"))) {
+    Sys.setenv(MLX_BFS_MAX_WIDTH = "100")
+  }
   blas <- installed_config(libname, pkgname)[["blas"]]
   if (!is.null(blas) && nzchar(blas) && file.exists(blas)) {
     dyn.load(blas, local = FALSE, now = TRUE)

@@ -1006,17 +1006,24 @@ extern "C" SEXP _Rmlx_optimizer_set_learning_rate_(SEXP opt, SEXP learning_rate)
   END_CPP11
 }
 // optimizers.cpp
-cpp11::list value_and_grad_(SEXP module, SEXP fn, cpp11::list args);
-extern "C" SEXP _Rmlx_value_and_grad_(SEXP module, SEXP fn, SEXP args) {
+cpp11::list value_and_grad_(SEXP module, SEXP fn, cpp11::list args, int threads, std::string reduction);
+extern "C" SEXP _Rmlx_value_and_grad_(SEXP module, SEXP fn, SEXP args, SEXP threads, SEXP reduction) {
   BEGIN_CPP11
-    return cpp11::as_sexp(value_and_grad_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(module), cpp11::as_cpp<cpp11::decay_t<SEXP>>(fn), cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(args)));
+    return cpp11::as_sexp(value_and_grad_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(module), cpp11::as_cpp<cpp11::decay_t<SEXP>>(fn), cpp11::as_cpp<cpp11::decay_t<cpp11::list>>(args), cpp11::as_cpp<cpp11::decay_t<int>>(threads), cpp11::as_cpp<cpp11::decay_t<std::string>>(reduction)));
   END_CPP11
 }
 // optimizers.cpp
-SEXP train_step_new_(SEXP module, SEXP opt, SEXP fn, bool compile, SEXP group, double all_reduce_size);
-extern "C" SEXP _Rmlx_train_step_new_(SEXP module, SEXP opt, SEXP fn, SEXP compile, SEXP group, SEXP all_reduce_size) {
+int mlx_num_threads_();
+extern "C" SEXP _Rmlx_mlx_num_threads_() {
   BEGIN_CPP11
-    return cpp11::as_sexp(train_step_new_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(module), cpp11::as_cpp<cpp11::decay_t<SEXP>>(opt), cpp11::as_cpp<cpp11::decay_t<SEXP>>(fn), cpp11::as_cpp<cpp11::decay_t<bool>>(compile), cpp11::as_cpp<cpp11::decay_t<SEXP>>(group), cpp11::as_cpp<cpp11::decay_t<double>>(all_reduce_size)));
+    return cpp11::as_sexp(mlx_num_threads_());
+  END_CPP11
+}
+// optimizers.cpp
+SEXP train_step_new_(SEXP module, SEXP opt, SEXP fn, bool compile, SEXP group, double all_reduce_size, int threads, std::string reduction);
+extern "C" SEXP _Rmlx_train_step_new_(SEXP module, SEXP opt, SEXP fn, SEXP compile, SEXP group, SEXP all_reduce_size, SEXP threads, SEXP reduction) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(train_step_new_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(module), cpp11::as_cpp<cpp11::decay_t<SEXP>>(opt), cpp11::as_cpp<cpp11::decay_t<SEXP>>(fn), cpp11::as_cpp<cpp11::decay_t<bool>>(compile), cpp11::as_cpp<cpp11::decay_t<SEXP>>(group), cpp11::as_cpp<cpp11::decay_t<double>>(all_reduce_size), cpp11::as_cpp<cpp11::decay_t<int>>(threads), cpp11::as_cpp<cpp11::decay_t<std::string>>(reduction)));
   END_CPP11
 }
 // optimizers.cpp
@@ -1218,6 +1225,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_mlx_full_",                          (DL_FUNC) &_Rmlx_mlx_full_,                           4},
     {"_Rmlx_mlx_gpu_available_",                 (DL_FUNC) &_Rmlx_mlx_gpu_available_,                  0},
     {"_Rmlx_mlx_matmul_",                        (DL_FUNC) &_Rmlx_mlx_matmul_,                         2},
+    {"_Rmlx_mlx_num_threads_",                   (DL_FUNC) &_Rmlx_mlx_num_threads_,                    0},
     {"_Rmlx_mlx_reduce_",                        (DL_FUNC) &_Rmlx_mlx_reduce_,                         4},
     {"_Rmlx_mlx_reshape_",                       (DL_FUNC) &_Rmlx_mlx_reshape_,                        2},
     {"_Rmlx_mlx_reshape_rowmajor_",              (DL_FUNC) &_Rmlx_mlx_reshape_rowmajor_,               2},
@@ -1346,9 +1354,9 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_send_",                              (DL_FUNC) &_Rmlx_send_,                               3},
     {"_Rmlx_train_step_call_",                   (DL_FUNC) &_Rmlx_train_step_call_,                    3},
     {"_Rmlx_train_step_key_",                    (DL_FUNC) &_Rmlx_train_step_key_,                     1},
-    {"_Rmlx_train_step_new_",                    (DL_FUNC) &_Rmlx_train_step_new_,                     6},
+    {"_Rmlx_train_step_new_",                    (DL_FUNC) &_Rmlx_train_step_new_,                     8},
     {"_Rmlx_train_step_set_key_",                (DL_FUNC) &_Rmlx_train_step_set_key_,                 2},
-    {"_Rmlx_value_and_grad_",                    (DL_FUNC) &_Rmlx_value_and_grad_,                     3},
+    {"_Rmlx_value_and_grad_",                    (DL_FUNC) &_Rmlx_value_and_grad_,                     5},
     {NULL, NULL, 0}
 };
 }

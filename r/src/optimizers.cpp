@@ -1,10 +1,13 @@
 // Bindings for the optimizers, value_and_grad and the training step.
+#include <algorithm>
+
 #include "rmlx_distributed.h"
 #include "rmlx_module.h"
 
 #include "rmlx/nn/checkpoint.h"
 #include "rmlx/nn/init.h"
 #include "rmlx/nn/training.h"
+#include "rmlx/parallel.h"
 #include "rmlx/optimizers/adaptive.h"
 #include "rmlx/optimizers/clip.h"
 #include "rmlx/optimizers/muon.h"
@@ -358,17 +361,66 @@ void optimizer_set_learning_rate_(SEXP opt, double learning_rate) {
       ->set_learning_rate(learning_rate);
 }
 
+namespace {
+
+// Reads the batch split of mlx_value_and_grad() and mlx_train_step(): the
+// R side has checked `threads` and matched `reduction`.
+nn::BatchSplit batch_split(int threads, const std::string& reduction) {
+  return nn::BatchSplit{
+      threads,
+      reduction == "sum" ? nn::BatchReduction::sum : nn::BatchReduction::mean};
+}
+
+} // namespace
+
 // Returns list(outputs, grads): the loss function's outputs and the
-// gradients of the first one with respect to the trainable parameters.
+// gradients of the first one with respect to the trainable parameters. With
+// `threads` above 1, `args` are MLX arrays that are split into that many
+// parts, and the results come back evaluated.
 [[cpp11::register]]
-cpp11::list value_and_grad_(SEXP module, SEXP fn, cpp11::list args) {
-  auto& m = rmlx_unwrap_module(module, "mlx_value_and_grad", "module");
-  auto vg = nn::value_and_grad(*m, [&](const std::vector<mx::array>&) {
-    return call_r_loss(fn, module, args);
-  });
-  auto [outputs, grads] = vg({});
+cpp11::list value_and_grad_(
+    SEXP module,
+    SEXP fn,
+    cpp11::list args,
+    int threads,
+    std::string reduction) {
+  const char* name = "mlx_value_and_grad";
+  auto& m = rmlx_unwrap_module(module, name, "module");
+  if (threads <= 1) {
+    auto vg = nn::value_and_grad(*m, [&](const std::vector<mx::array>&) {
+      return call_r_loss(fn, module, args);
+    });
+    auto [outputs, grads] = vg({});
+    return cpp11::writable::list(
+        {rmlx_wrap_arrays(outputs), rmlx_wrap_named(grads)});
+  }
+  std::vector<mx::array> inputs;
+  for (R_xlen_t i = 0; i < args.size(); ++i) {
+    inputs.push_back(rmlx_unwrap_array(args[i], name, "..."));
+  }
+  auto vg = nn::value_and_grad(
+      *m,
+      [&](const std::vector<mx::array>& part) {
+        return call_r_loss(fn, module, rmlx_wrap_arrays(part));
+      },
+      batch_split(threads, reduction));
+  auto [outputs, grads] = vg(inputs);
+  std::vector<mx::array> all(outputs);
+  for (const auto& [grad_name, grad] : grads) {
+    all.push_back(grad);
+  }
+  {
+    rmlx::parallel::BlasThreadsScope blas(
+        std::max(1, rmlx::parallel::available_processors() / threads));
+    mx::eval(all);
+  }
   return cpp11::writable::list(
       {rmlx_wrap_arrays(outputs), rmlx_wrap_named(grads)});
+}
+
+[[cpp11::register]]
+int mlx_num_threads_() {
+  return rmlx::parallel::available_processors();
 }
 
 // The step's external pointer protects list(module, optimizer, loss
@@ -380,7 +432,9 @@ SEXP train_step_new_(
     SEXP fn,
     bool compile,
     SEXP group,
-    double all_reduce_size) {
+    double all_reduce_size,
+    int threads,
+    std::string reduction) {
   auto& m = rmlx_unwrap_module(module, "mlx_train_step", "module");
   auto members = rmlx_parse_group(group, "mlx_train_step");
   auto& o = unwrap_optimizer(opt, "mlx_train_step");
@@ -389,7 +443,13 @@ SEXP train_step_new_(
   };
   auto* heap = new std::shared_ptr<nn::TrainStep>(
       std::make_shared<nn::TrainStep>(
-          m, o, loss, compile, members, static_cast<int64_t>(all_reduce_size)));
+          m,
+          o,
+          loss,
+          compile,
+          members,
+          static_cast<int64_t>(all_reduce_size),
+          batch_split(threads, reduction)));
   cpp11::writable::list owners({module, opt, fn, group});
   SEXP ptr = PROTECT(R_MakeExternalPtr(heap, train_step_tag(), owners));
   R_RegisterCFinalizerEx(ptr, finalize_handle<nn::TrainStep>, TRUE);

@@ -1,10 +1,12 @@
 #include "rmlx/nn/training.h"
 
+#include <algorithm>
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
 
 #include "rmlx/distributed.h"
+#include "rmlx/parallel.h"
 #include "rmlx/random.h"
 
 namespace rmlx::nn {
@@ -116,6 +118,135 @@ ValueAndGradFn value_and_grad(Module& model, LossFn loss_fn) {
   };
 }
 
+namespace {
+
+// The first-axis size shared by every input of a split batch.
+int64_t split_batch_size(const std::vector<mx::array>& inputs) {
+  if (inputs.empty()) {
+    throw std::invalid_argument(
+        "[value_and_grad] Splitting a batch needs at least one input array, "
+        "but the loss function takes none.");
+  }
+  int64_t size = -1;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const auto& x = inputs[i];
+    if (x.ndim() == 0 || (size >= 0 && x.shape(0) != size)) {
+      std::ostringstream msg;
+      msg << "[value_and_grad] Splitting a batch needs every input to share "
+          << "its first axis, the examples";
+      if (size >= 0) {
+        msg << " (" << size << " in input 1)";
+      }
+      msg << ", but input " << i + 1 << " has shape " << x.shape()
+          << ". Capture arrays that are not per example, such as masks, in "
+          << "the loss function instead.";
+      throw std::invalid_argument(msg.str());
+    }
+    size = x.shape(0);
+  }
+  return size;
+}
+
+void check_splittable(Module& model) {
+  for (const auto& [path, module] : model.named_modules()) {
+    if (module->type_name() == "BatchNorm" && module->training()) {
+      throw std::invalid_argument(
+          "[value_and_grad] Cannot split a batch for a module with a "
+          "BatchNorm in training mode (" +
+          (path.empty() ? std::string("the module itself") : path) +
+          "): its statistics would come from each part instead of the "
+          "whole batch. Use one part.");
+    }
+  }
+}
+
+mx::array slice_examples(const mx::array& x, int64_t first, int64_t last) {
+  mx::Shape start(x.ndim(), 0);
+  mx::Shape stop = x.shape();
+  start[0] = static_cast<int>(first);
+  stop[0] = static_cast<int>(last);
+  return mx::slice(x, start, stop);
+}
+
+// Combines the parts' results: scalars by `weights`, other outputs
+// concatenated along their first axis.
+ValueAndGrad combine_parts(
+    std::vector<ValueAndGrad>& parts,
+    const std::vector<double>& weights) {
+  auto weighted_sum = [&](auto get) {
+    mx::array total = get(parts[0]);
+    total = total * mx::array(weights[0], total.dtype());
+    for (size_t p = 1; p < parts.size(); ++p) {
+      const mx::array& x = get(parts[p]);
+      total = total + x * mx::array(weights[p], x.dtype());
+    }
+    return total;
+  };
+
+  ValueAndGrad out;
+  auto num_outputs = parts[0].first.size();
+  for (size_t i = 0; i < num_outputs; ++i) {
+    if (parts[0].first[i].ndim() == 0) {
+      out.first.push_back(
+          weighted_sum([i](const ValueAndGrad& r) { return r.first[i]; }));
+    } else {
+      std::vector<mx::array> pieces;
+      for (const auto& part : parts) {
+        pieces.push_back(part.first[i]);
+      }
+      out.first.push_back(mx::concatenate(pieces, 0));
+    }
+  }
+  for (size_t g = 0; g < parts[0].second.size(); ++g) {
+    out.second.emplace_back(
+        parts[0].second[g].first,
+        weighted_sum([g](const ValueAndGrad& r) { return r.second[g].second; }));
+  }
+  return out;
+}
+
+} // namespace
+
+ValueAndGradFn
+value_and_grad(Module& model, LossFn loss_fn, BatchSplit split) {
+  if (split.parts < 1) {
+    throw std::invalid_argument(
+        "[value_and_grad] The number of parts to split a batch into must be "
+        "at least 1, but is " + std::to_string(split.parts) + ".");
+  }
+  auto whole = value_and_grad(model, loss_fn);
+  if (split.parts == 1) {
+    return whole;
+  }
+  return [&model, whole = std::move(whole), split](
+             const std::vector<mx::array>& inputs) -> ValueAndGrad {
+    check_splittable(model);
+    auto size = split_batch_size(inputs);
+    auto parts = static_cast<int>(std::min<int64_t>(split.parts, size));
+    if (parts <= 1) {
+      return whole(inputs);
+    }
+    auto streams = parallel::batch_streams(parts);
+    std::vector<ValueAndGrad> results;
+    std::vector<double> weights;
+    for (int p = 0; p < parts; ++p) {
+      auto first = size * p / parts;
+      auto last = size * (p + 1) / parts;
+      mx::StreamContext on_part_stream(streams[p]);
+      std::vector<mx::array> part;
+      for (const auto& x : inputs) {
+        part.push_back(slice_examples(x, first, last));
+      }
+      results.push_back(whole(part));
+      weights.push_back(
+          split.reduction == BatchReduction::mean
+              ? static_cast<double>(last - first) / static_cast<double>(size)
+              : 1.0);
+    }
+    return combine_parts(results, weights);
+  };
+}
+
 // TrainStep
 
 TrainStep::TrainStep(
@@ -124,13 +255,15 @@ TrainStep::TrainStep(
     LossFn loss_fn,
     bool compile,
     std::optional<mx::distributed::Group> group,
-    int64_t all_reduce_size)
+    int64_t all_reduce_size,
+    BatchSplit split)
     : model_(std::move(model)),
       optimizer_(std::move(optimizer)),
       loss_fn_(std::move(loss_fn)),
       compile_(compile),
       group_(std::move(group)),
       all_reduce_size_(all_reduce_size),
+      split_(split),
       key_(random::next_key()) {
   if (!model_) {
     throw std::invalid_argument("[TrainStep] The model is null.");
@@ -141,6 +274,11 @@ TrainStep::TrainStep(
   if (!loss_fn_) {
     throw std::invalid_argument(
         "[TrainStep] The loss function is empty. Pass a callable.");
+  }
+  if (split_.parts < 1) {
+    throw std::invalid_argument(
+        "[TrainStep] The number of parts to split a batch into must be at "
+        "least 1, but is " + std::to_string(split_.parts) + ".");
   }
 }
 
@@ -204,7 +342,7 @@ std::vector<mx::array> TrainStep::run(
   auto next_key = key;
   {
     random::KeyScope scope(key);
-    std::tie(loss_outputs, grads) = value_and_grad(*model_, loss_fn_)(batch);
+    std::tie(loss_outputs, grads) = value_and_grad(*model_, loss_fn_, split_)(batch);
     next_key = scope.key();
   }
   if (group_ && group_->size() > 1) {
@@ -269,7 +407,13 @@ void TrainStep::eval(const std::vector<mx::array>& outputs) {
   auto state = optimizer_->flatten_state();
   arrays.insert(arrays.end(), state.begin(), state.end());
   arrays.push_back(key_);
-  mx::eval(arrays);
+  if (split_.parts > 1) {
+    parallel::BlasThreadsScope blas(
+        std::max(1, parallel::available_processors() / split_.parts));
+    mx::eval(arrays);
+  } else {
+    mx::eval(arrays);
+  }
 }
 
 void TrainStep::set_key(mx::array key) {

@@ -1,12 +1,9 @@
 #include "window_geometry.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <thread>
 
-#if defined(__linux__)
-#include <sched.h>
-#endif
+#include "rmlx/parallel.h"
 
 namespace rmlx::nn::detail {
 
@@ -33,33 +30,11 @@ WindowGeometry make_geometry(
   return g;
 }
 
-namespace {
-
-// The number of processors this process may run on, which taskset and
-// cgroup CPU sets restrict, unlike std::thread::hardware_concurrency().
-size_t available_processors() {
-  if (const char* limit = std::getenv("RMLX_NUM_THREADS")) {
-    int value = std::atoi(limit);
-    if (value > 0) {
-      return static_cast<size_t>(value);
-    }
-  }
-#if defined(__linux__)
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    return std::max(1, CPU_COUNT(&set));
-  }
-#endif
-  return std::max(1u, std::thread::hardware_concurrency());
-}
-
-} // namespace
-
 void parallel_for(
     size_t count,
     size_t min_grain,
     const std::function<void(size_t, size_t)>& body) {
-  static const size_t processors = available_processors();
+  const auto processors = static_cast<size_t>(parallel::kernel_threads());
   size_t threads =
       std::min(processors, std::max<size_t>(1, count / std::max<size_t>(1, min_grain)));
   if (threads <= 1) {

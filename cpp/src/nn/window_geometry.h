@@ -71,9 +71,8 @@ WindowGeometry make_geometry(
 
 /**
  * Calls body(first, last) on disjoint ranges covering [0, count), on up to
- * as many threads as the process may run on (or RMLX_NUM_THREADS, when that
- * environment variable is a positive number), with at least `min_grain`
- * items per range. It runs inline when one thread suffices.
+ * parallel::kernel_threads() threads, with at least `min_grain` items per
+ * range. It runs inline when one thread suffices.
  */
 void parallel_for(
     size_t count,

@@ -36,11 +36,42 @@ using ValueAndGradFn =
  * Returns a function that computes the loss and its gradients with respect
  * to the module's trainable parameters, like MLX Python's nn.value_and_grad.
  * During each call the trainable parameters are replaced by the arrays being
- * differentiated. They are restored when the call returns or throws. Other parameters that the forward pass changes (running
- * statistics) keep their new values. The trainable set is read at each call.
- * The module must outlive the returned function.
+ * differentiated. They are restored when the call returns or throws. Other
+ * parameters that the forward pass changes (running statistics) keep their
+ * new values. The trainable set is read at each call. The module must
+ * outlive the returned function.
  */
 ValueAndGradFn value_and_grad(Module& model, LossFn loss_fn);
+
+/** How a loss over a batch combines the losses of its examples. */
+enum class BatchReduction { mean, sum };
+
+/**
+ * Splits each batch along its first axis into `parts` parts of nearly equal
+ * size, traced on the streams of parallel::batch_streams(parts), so that MLX
+ * runs their forward and backward passes side by side on as many CPU
+ * threads. The loss (and every scalar output) is the mean of the parts'
+ * values weighted by their sizes, or their sum, as `reduction` says, and so
+ * are the gradients; other outputs are concatenated along their first axis.
+ * That equals the unsplit batch, up to rounding, only for losses that are a
+ * mean or sum over independent examples: no BatchNorm in training mode, no
+ * loss that compares examples with each other.
+ */
+struct BatchSplit {
+  int parts = 1;
+  BatchReduction reduction = BatchReduction::mean;
+};
+
+/**
+ * value_and_grad(model, loss_fn) over a batch split as `split` says. Every
+ * input must have at least one axis, and all the same first axis; a batch
+ * of n < split.parts examples runs in n parts. Throws std::invalid_argument
+ * when the module holds a BatchNorm in training mode. For the parts to run
+ * side by side with OpenBLAS, evaluate the results under a
+ * parallel::BlasThreadsScope of available_processors() / parts threads.
+ */
+ValueAndGradFn
+value_and_grad(Module& model, LossFn loss_fn, BatchSplit split);
 
 /**
  * One training step: the loss, its gradients and the optimizer update,
@@ -73,6 +104,10 @@ class TrainStep {
    * distributed::average_gradients(grads, group, all_reduce_size) before
    * the update. Every process must then run the same number of steps, on
    * batches of the same shapes, because each step waits for all of them.
+   *
+   * With `split.parts` above 1 each process also splits its batch into
+   * parts that run side by side on its CPU threads (see BatchSplit), and
+   * eval() runs OpenBLAS with available_processors() / parts threads.
    */
   TrainStep(
       ModulePtr model,
@@ -80,7 +115,8 @@ class TrainStep {
       LossFn loss_fn,
       bool compile = true,
       std::optional<mx::distributed::Group> group = std::nullopt,
-      int64_t all_reduce_size = int64_t{32} * 1024 * 1024);
+      int64_t all_reduce_size = int64_t{32} * 1024 * 1024,
+      BatchSplit split = {});
 
   TrainStep(const TrainStep&) = delete;
   TrainStep& operator=(const TrainStep&) = delete;
@@ -149,6 +185,7 @@ class TrainStep {
   bool compile_;
   std::optional<mx::distributed::Group> group_;
   int64_t all_reduce_size_;
+  BatchSplit split_;
   mx::array key_;
   std::optional<Layout> layout_;
   StepFn step_fn_;
