@@ -3,7 +3,7 @@
 #
 # Usage: Rscript examples/fashion_mnist.R [--model cnn|mlp] [--epochs N]
 #          [--batch-size N] [--learning-rate X] [--no-compile] [--out FILE]
-#          [--seed N] [--procs N]
+#          [--seed N] [--procs N] [--threads N]
 # The CNN (two convolution and max-pooling blocks, then a 3136-128-10 head)
 # is the default and trains for 5 epochs; the MLP (784-256-128-10) trains
 # for 10 and takes about a second per epoch.
@@ -14,12 +14,16 @@
 # processes each step, and rank 0 prints the progress and saves the
 # weights. Started by MLX Python's mlx.launch (MLX_RANK set), the script
 # joins that run in the same way.
+#
+# --threads N splits each process's batch into N parts that run side by
+# side (mlx_train_step(threads = N)); the default is the processors this
+# process may use divided by the number of processes.
 suppressPackageStartupMessages(library(Rmlx))
 
 parse_args <- function(args) {
   opts <- list(
     model = "cnn", epochs = NULL, batch_size = 128L, learning_rate = 1e-3,
-    compile = TRUE, out = NULL, seed = 1L, procs = 1L
+    compile = TRUE, out = NULL, seed = 1L, procs = 1L, threads = NULL
   )
   i <- 1
   while (i <= length(args)) {
@@ -33,6 +37,7 @@ parse_args <- function(args) {
       "--out" = opts$out <- value,
       "--seed" = opts$seed <- as.integer(value),
       "--procs" = opts$procs <- as.integer(value),
+      "--threads" = opts$threads <- as.integer(value),
       "--no-compile" = {
         opts$compile <- FALSE
         i <- i - 1
@@ -115,8 +120,12 @@ loss_fn <- function(model, x, y) {
   mlx_cross_entropy(mlx_forward(model, x), y, reduction = "mean")
 }
 optimizer <- mlx_optimizer_adam(learning_rate = opts$learning_rate)
+threads <- opts$threads
+if (is.null(threads)) {
+  threads <- max(1L, mlx_num_threads() %/% size)
+}
 step <- mlx_train_step(model, optimizer, loss_fn, compile = opts$compile,
-                       group = group)
+                       group = group, threads = threads)
 
 # Test accuracy in chunks of 1,000 images, which bounds the memory of the
 # CNN's activations.

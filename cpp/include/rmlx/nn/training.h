@@ -43,7 +43,7 @@ using ValueAndGradFn =
  */
 ValueAndGradFn value_and_grad(Module& model, LossFn loss_fn);
 
-/** How a loss over a batch combines the losses of its examples. */
+/** The reduction by which a batch loss combines its examples' losses. */
 enum class BatchReduction { mean, sum };
 
 /**
@@ -51,11 +51,16 @@ enum class BatchReduction { mean, sum };
  * size, traced on the streams of parallel::batch_streams(parts), so that MLX
  * runs their forward and backward passes side by side on as many CPU
  * threads. The loss (and every scalar output) is the mean of the parts'
- * values weighted by their sizes, or their sum, as `reduction` says, and so
+ * values weighted by their sizes, or their sum, as `reduction` selects, and so
  * are the gradients; other outputs are concatenated along their first axis.
  * That equals the unsplit batch, up to rounding, only for losses that are a
  * mean or sum over independent examples: no BatchNorm in training mode, no
  * loss that compares examples with each other.
+ *
+ * NOTE: MLX orders an evaluation breadth first only up to
+ * MLX_BFS_MAX_WIDTH arrays (20 by default), read once at the first
+ * evaluation. Below about 100 it runs most of one part before the next,
+ * so set the variable before evaluating anything (the R package sets 100).
  */
 struct BatchSplit {
   int parts = 1;
@@ -63,7 +68,7 @@ struct BatchSplit {
 };
 
 /**
- * value_and_grad(model, loss_fn) over a batch split as `split` says. Every
+ * Returns value_and_grad(model, loss_fn) over a batch split by `split`. Every
  * input must have at least one axis, and all the same first axis; a batch
  * of n < split.parts examples runs in n parts. Throws std::invalid_argument
  * when the module holds a BatchNorm in training mode. For the parts to run
