@@ -4,6 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "attention_kernels.h"
 #include "layer_utils.h"
 #include "rmlx/nn/linear.h"
 
@@ -88,10 +89,9 @@ void check_sequence(const char* name, const mx::array& x) {
   }
 }
 
-// (B, L, H * D) to (B, H, L, D).
-mx::array split_heads(const mx::array& x, int num_heads) {
-  mx::array y = mx::unflatten(x, -1, {num_heads, -1});
-  return mx::transpose(y, {0, 2, 1, 3});
+// (B, L, H, D) to (B, H, L, D).
+mx::array heads_first(const mx::array& x) {
+  return mx::transpose(x, {0, 2, 1, 3});
 }
 
 } // namespace
@@ -106,10 +106,26 @@ mx::array MultiHeadAttention::forward(
   check_sequence("keys", keys);
   check_sequence("values", values);
 
-  mx::array q = split_heads((*child("query_proj"))(queries), num_heads_);
-  mx::array k = split_heads((*child("key_proj"))(keys), num_heads_);
-  mx::array v = split_heads((*child("value_proj"))(values), num_heads_);
+  // Heads in the projections' layout, (B, L, H, D).
+  auto heads = [this](const char* projection, const mx::array& x) {
+    return mx::unflatten((*child(projection))(x), -1, {num_heads_, -1});
+  };
+  mx::array q = heads("query_proj", queries);
+  mx::array k = heads("key_proj", keys);
+  mx::array v = heads("value_proj", values);
+  float scale = static_cast<float>(std::sqrt(1.0 / q.shape(-1)));
 
+  // Without RoPE or a cache, the CPU kernel takes that layout as it is.
+  auto stream = mx::to_stream({});
+  if (!has("rope") && cache == nullptr &&
+      detail::head_attention_applies(q, k, v, mask, stream)) {
+    mx::array out = detail::head_attention(q, k, v, scale, mask, stream);
+    return (*child("out_proj"))(mx::flatten(out, -2, -1));
+  }
+
+  q = heads_first(q);
+  k = heads_first(k);
+  v = heads_first(v);
   if (has("rope")) {
     const auto& rope = static_cast<const RoPE&>(*child("rope"));
     int offset = cache ? cache->offset() : 0;
@@ -122,7 +138,6 @@ mx::array MultiHeadAttention::forward(
     v = *cache->values;
   }
 
-  float scale = static_cast<float>(std::sqrt(1.0 / q.shape(-1)));
   mx::array out = mask
       ? mx::fast::scaled_dot_product_attention(q, k, v, scale, "array", *mask)
       : mx::fast::scaled_dot_product_attention(q, k, v, scale);
