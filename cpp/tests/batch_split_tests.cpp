@@ -155,6 +155,34 @@ TEST_CASE("split value_and_grad equals the whole batch") {
   }
 }
 
+TEST_CASE("split integer and 16-bit scalar outputs") {
+  auto model = make_model();
+  auto batch = make_batch(9);
+  // The loss, the part's example count (int32) and the loss in bfloat16.
+  LossFn loss_fn = [&model](const std::vector<mx::array>& batch) {
+    auto difference = mx::subtract((*model)(batch[0]), batch[1]);
+    auto loss = mx::mean(mx::sum(mx::square(difference), 1));
+    auto count = mx::array(static_cast<int>(batch[0].shape(0)));
+    return std::vector<mx::array>{loss, count, mx::astype(loss, mx::bfloat16)};
+  };
+  auto whole = value_and_grad(*model, loss_fn)(batch);
+
+  // Three parts of 3 examples: the size-weighted mean of the counts is 3.
+  auto mean = value_and_grad(*model, loss_fn, BatchSplit{3})(batch);
+  CHECK(mean.first[1].dtype() == mx::float32);
+  CHECK(mean.first[1].item<float>() == doctest::Approx(3.0));
+  CHECK(mean.first[2].dtype() == mx::bfloat16);
+  CHECK(
+      mx::astype(mean.first[2], mx::float32).item<float>() ==
+      doctest::Approx(mx::astype(whole.first[2], mx::float32).item<float>())
+          .epsilon(1e-2));
+
+  auto sum = value_and_grad(
+      *model, loss_fn, BatchSplit{3, BatchReduction::sum})(batch);
+  CHECK(sum.first[1].dtype() == mx::int32);
+  CHECK(sum.first[1].item<int>() == 9);
+}
+
 TEST_CASE("split train step equals the whole batch") {
   auto run = [](int parts, bool compile) {
     auto model = make_model();

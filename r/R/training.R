@@ -49,7 +49,8 @@ check_loss_fn <- function(fn, call = rlang::caller_env()) {
 #' threads. The loss and the gradients are the parts' values weighted by
 #' their sizes (`reduction = "mean"`) or summed (`"sum"`); other scalar
 #' outputs of `fn` are combined the same way, and non-scalar ones are
-#' concatenated along their first axis.
+#' concatenated along their first axis. An integer or logical scalar
+#' output comes back as a float32 weighted mean with `reduction = "mean"`.
 #'
 #' That equals the whole batch's result, up to rounding, only when the loss
 #' is a mean or sum over independent examples. A model with a batch

@@ -168,17 +168,47 @@ mx::array slice_examples(const mx::array& x, int64_t first, int64_t last) {
   return mx::slice(x, start, stop);
 }
 
+// The type in which combine_parts() adds one output's weighted parts.
+// 16-bit floats use float32, because three bfloat16 weights of 1/3 sum to
+// 1.002. Integers and booleans use float32 under a mean, because an integer
+// weight truncates to 0, and booleans use int32 under a sum, because MLX
+// adds booleans as a logical or.
+mx::Dtype combining_dtype(mx::Dtype dtype, BatchReduction reduction) {
+  if (dtype == mx::float16 || dtype == mx::bfloat16) {
+    return mx::float32;
+  }
+  if (mx::issubdtype(dtype, mx::inexact)) {
+    return dtype;
+  }
+  if (reduction == BatchReduction::mean) {
+    return mx::float32;
+  }
+  return dtype == mx::bool_ ? mx::int32 : dtype;
+}
+
 // Combines the parts' results: scalars by `weights`, other outputs
-// concatenated along their first axis.
+// concatenated along their first axis. A combined 16-bit float has its
+// input's type again, and an integer or boolean under a mean is float32.
 ValueAndGrad combine_parts(
     std::vector<ValueAndGrad>& parts,
-    const std::vector<double>& weights) {
+    const std::vector<double>& weights,
+    BatchReduction reduction) {
   auto weighted_sum = [&](auto get) {
-    mx::array total = get(parts[0]);
-    total = total * mx::array(weights[0], total.dtype());
+    auto dtype = get(parts[0]).dtype();
+    auto accumulate = combining_dtype(dtype, reduction);
+    auto term = [&](size_t p) {
+      auto x = mx::astype(get(parts[p]), accumulate);
+      if (reduction == BatchReduction::sum) {
+        return x;
+      }
+      return x * mx::array(weights[p], accumulate);
+    };
+    mx::array total = term(0);
     for (size_t p = 1; p < parts.size(); ++p) {
-      const mx::array& x = get(parts[p]);
-      total = total + x * mx::array(weights[p], x.dtype());
+      total = total + term(p);
+    }
+    if (mx::issubdtype(dtype, mx::floating) && accumulate != dtype) {
+      total = mx::astype(total, dtype);
     }
     return total;
   };
@@ -243,7 +273,7 @@ value_and_grad(Module& model, LossFn loss_fn, BatchSplit split) {
               ? static_cast<double>(last - first) / static_cast<double>(size)
               : 1.0);
     }
-    return combine_parts(results, weights);
+    return combine_parts(results, weights, split.reduction);
   };
 }
 

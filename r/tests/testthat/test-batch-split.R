@@ -96,3 +96,30 @@ test_that("mlx_num_threads() counts the processors", {
   expect_true(is.numeric(threads) && length(threads) == 1 && threads >= 1)
   expect_lte(threads, parallel::detectCores())
 })
+
+test_that("split integer scalar outputs", {
+  data <- split_data(9)
+  model <- split_model()
+  loss <- function(model, x, y) {
+    logits <- mlx_forward(model, x)
+    correct <- mlx_argmax(logits, axis = 2) == y
+    list(mlx_cross_entropy(logits, y, reduction = "mean"), mlx_sum(correct))
+  }
+  whole <- mlx_value_and_grad(model, loss)(data$x, data$y)
+  count <- as.numeric(whole$value[[2]])
+  logits <- as.array(mlx_forward(model, data$x))
+  correct <- max.col(logits, ties.method = "first") == as.integer(data$y)
+  expect_equal(sum(correct), count)
+
+  mean_split <- mlx_value_and_grad(model, loss, threads = 3)(data$x, data$y)
+  # Three parts of 3 examples: the size-weighted mean of the parts' counts.
+  part_counts <- vapply(split(correct, rep(1:3, each = 3)), sum, numeric(1))
+  expect_identical(mlx_dtype(mean_split$value[[2]]), "float32")
+  expect_equal(as.numeric(mean_split$value[[2]]), mean(part_counts),
+               tolerance = 1e-6)
+
+  sum_split <- mlx_value_and_grad(model, loss, threads = 3,
+                                  reduction = "sum")(data$x, data$y)
+  expect_identical(mlx_dtype(sum_split$value[[2]]), "int32")
+  expect_equal(as.numeric(sum_split$value[[2]]), count)
+})

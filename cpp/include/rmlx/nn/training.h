@@ -53,6 +53,7 @@ enum class BatchReduction { mean, sum };
  * threads. The loss (and every scalar output) is the mean of the parts'
  * values weighted by their sizes, or their sum, as `reduction` selects, and so
  * are the gradients; other outputs are concatenated along their first axis.
+ * Under a mean, an integer or boolean scalar output becomes float32.
  * That equals the unsplit batch, up to rounding, only for losses that are a
  * mean or sum over independent examples: no BatchNorm in training mode, no
  * loss that compares examples with each other.
