@@ -111,6 +111,7 @@ std::shared_ptr<nn::Module>& rmlx_unwrap_module(
     SEXP x,
     const char* fn,
     const char* arg) {
+  rmlx_check_not_forked(fn);
   if (TYPEOF(x) == ENVSXP) {
     x = Rf_findVarInFrame(x, Rf_install(".ptr"));
   }

@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include <unistd.h>
+
 namespace mx = mlx::core;
 
 namespace {
@@ -84,7 +86,29 @@ SEXP rmlx_wrap_array(mx::array a) {
   return ptr;
 }
 
+namespace {
+
+// MLX runs evaluations on threads that it starts in this process. A child
+// forked from it has none of them, so its first evaluation would wait
+// forever.
+const pid_t loading_process = getpid();
+
+}  // namespace
+
+void rmlx_check_not_forked(const char* fn) {
+  if (getpid() != loading_process) {
+    throw std::runtime_error(
+        std::string(fn) +
+        "(): MLX cannot run in a process forked from the one that loaded "
+        "Rmlx, such as a worker of parallel::mclapply() or mcparallel(), "
+        "because MLX's worker threads exist only in that process. Use "
+        "parallel::parLapply() with a cluster from parallel::makeCluster(), "
+        "or callr, which start new R processes.");
+  }
+}
+
 mx::array& rmlx_unwrap_array(SEXP x, const char* fn, const char* arg) {
+  rmlx_check_not_forked(fn);
   if (TYPEOF(x) != EXTPTRSXP || !Rf_inherits(x, "mlx_array")) {
     throw std::invalid_argument(std::string(fn) + "(): `" + arg +
                                 "` must be an MLX array, not an object of type " +

@@ -11,9 +11,14 @@
  * external pointer to a heap-allocated array that its finalizer deletes. */
 SEXP rmlx_wrap_array(mlx::core::array a);
 
+/** Throws std::runtime_error naming `fn()` when called in a process forked
+ * from the one that loaded Rmlx (by parallel::mclapply(), for example). */
+void rmlx_check_not_forked(const char* fn);
+
 /** Returns the array behind an "mlx_array" object. Throws
  * std::invalid_argument naming `fn()` and `arg` when `x` is not an
- * mlx_array or its pointer is NULL (after saveRDS()/readRDS()). */
+ * mlx_array or its pointer is NULL (after saveRDS()/readRDS()), and
+ * std::runtime_error in a forked process (rmlx_check_not_forked()). */
 mlx::core::array& rmlx_unwrap_array(SEXP x, const char* fn, const char* arg);
 
 /** Parses a dtype name such as "float32" or "bool". Throws

@@ -155,7 +155,8 @@ void check_splittable(Module& model) {
           "BatchNorm in training mode (" +
           (path.empty() ? std::string("the module itself") : path) +
           "): its statistics would come from each part instead of the "
-          "whole batch. Use one part.");
+          "whole batch. Use one part (threads = 1 in R), or put the layer in "
+          "evaluation mode.");
     }
   }
 }

@@ -123,3 +123,25 @@ test_that("split integer scalar outputs", {
   expect_identical(mlx_dtype(sum_split$value[[2]]), "int32")
   expect_equal(as.numeric(sum_split$value[[2]]), count)
 })
+
+test_that("a forked child gets an error, not a hang", {
+  skip_on_os("windows")
+  vg <- mlx_value_and_grad(split_model(), ce_loss("mean"), threads = 2)
+  data <- split_data()
+  expected <- as.numeric(vg(data$x, data$y)$value)
+
+  # MLX's stream threads do not exist in a forked child: without the check
+  # its first evaluation would wait forever, so collect with a timeout.
+  job <- parallel::mcparallel(
+    tryCatch(as.numeric(mlx_sum(as_mlx(1:3))),
+             error = function(e) conditionMessage(e))
+  )
+  result <- parallel::mccollect(job, wait = FALSE, timeout = 30)
+  if (is.null(result)) {
+    tools::pskill(job$pid)
+    parallel::mccollect(job, wait = TRUE)
+  }
+  expect_false(is.null(result))
+  expect_match(unlist(result), "forked from the one that loaded Rmlx")
+  expect_equal(as.numeric(vg(data$x, data$y)$value), expected)
+})
