@@ -4,6 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "layer_norm_kernels.h"
 #include "layer_utils.h"
 
 namespace rmlx::nn {
@@ -75,7 +76,7 @@ mx::array LayerNorm::forward(const mx::array& x) {
   if (has("bias")) {
     bias = param("bias");
   }
-  return mx::fast::layer_norm(x, weight, bias, static_cast<float>(eps_));
+  return detail::layer_norm(x, weight, bias, static_cast<float>(eps_));
 }
 
 BatchNorm::BatchNorm(
