@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "rmlx/nn/attention.h"
+#include "rmlx/nn/positional_encoding.h"
 #include "test_utils.h"
 
 using namespace rmlx::nn;
@@ -25,6 +26,7 @@ struct AttentionCase {
   // "none", "causal" (additive), "bool" (a fully blocked row included) or
   // "batched" (an additive (1, 1, Lq, Lk) mask).
   std::string mask;
+  bool rope = false;
 };
 
 std::optional<mx::array> make_mask(const AttentionCase& c) {
@@ -53,6 +55,9 @@ std::vector<mx::array> loss_and_grads(const AttentionCase& c, bool kernels) {
   mx::random::seed(7);
   MultiHeadAttention mha(16, 4, std::nullopt, std::nullopt, std::nullopt,
                          c.value_dims, std::nullopt, true);
+  if (c.rope) {
+    mha.set_rope(std::make_shared<RoPE>(4));
+  }
   auto q = mx::random::normal({2, c.q_len, 16});
   auto k = mx::random::normal({2, c.kv_len, 16});
   auto v = mx::random::normal({2, c.kv_len, 16});
@@ -77,6 +82,7 @@ TEST_CASE("attention kernel matches MLX attention") {
       {"shorter queries", 3, 7, std::nullopt, "none"},
       {"value dims 24", 4, 5, 24, "causal"},
       {"(1, 1, Lq, Lk) mask", 5, 5, std::nullopt, "batched"},
+      {"RoPE with a causal mask", 6, 6, std::nullopt, "causal", true},
   };
   for (const auto& c : cases) {
     CAPTURE(c.name);

@@ -11,10 +11,9 @@
 #' its own kernels, and the whole recurrence of [mlx_lstm()] and
 #' [mlx_gru()] (also each layer and direction of the stacked layers) as one
 #' kernel forward and one backward, with vectorized sigmoid and tanh, and
-#' the attention of [mlx_multi_head_attention()] (without RoPE or a
-#' key-value cache) as one kernel over the heads in place, with a
-#' vectorized softmax, and [mlx_layer_norm()] as one kernel. Their
-#' values equal those of MLX's operations up to float32
+#' the attention of [mlx_multi_head_attention()] (without a key-value
+#' cache) as one kernel over the heads in place, with a vectorized
+#' softmax, and [mlx_layer_norm()] as one kernel. Their values equal those of MLX's operations up to float32
 #' rounding (except that the Winograd path turns an infinite input value
 #' into `NaN` at most of the outputs it reaches, where MLX gives `Inf`), and their gradients are several times faster on MLX 0.32.4's
 #' CPU backend. `mlx_custom_kernels(FALSE)` switches back to the

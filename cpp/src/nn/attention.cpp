@@ -89,7 +89,7 @@ void check_sequence(const char* name, const mx::array& x) {
   }
 }
 
-// (B, L, H, D) to (B, H, L, D).
+// (B, L, H, D) to (B, H, L, D), and back.
 mx::array heads_first(const mx::array& x) {
   return mx::transpose(x, {0, 2, 1, 3});
 }
@@ -115,10 +115,16 @@ mx::array MultiHeadAttention::forward(
   mx::array v = heads("value_proj", values);
   float scale = static_cast<float>(std::sqrt(1.0 / q.shape(-1)));
 
-  // Without RoPE or a cache, the CPU kernel takes that layout as it is.
+  // Without a cache, the CPU kernel takes that layout as it is. RoPE
+  // rotates along the length axis, so it sees the heads first.
   auto stream = mx::to_stream({});
-  if (!has("rope") && cache == nullptr &&
+  if (cache == nullptr &&
       detail::head_attention_applies(q, k, v, mask, stream)) {
+    if (has("rope")) {
+      const auto& rope = static_cast<const RoPE&>(*child("rope"));
+      q = heads_first(rope.forward(heads_first(q)));
+      k = heads_first(rope.forward(heads_first(k)));
+    }
     mx::array out = detail::head_attention(q, k, v, scale, mask, stream);
     return (*child("out_proj"))(mx::flatten(out, -2, -1));
   }

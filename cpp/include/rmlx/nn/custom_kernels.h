@@ -8,7 +8,7 @@ namespace rmlx::nn {
  * convolution as unfold() plus a matrix product or by Winograd's
  * F(2x2, 3x3) for 3x3 kernels, the pooling kernels, the whole-sequence
  * LSTM and GRU kernels (recurrent_sequence.h), the attention kernel of
- * MultiHeadAttention without RoPE or a cache and the LayerNorm kernel.
+ * MultiHeadAttention without a cache and the LayerNorm kernel.
  * The default is true. With false every layer composes MLX operations as
  * MLX Python does, which tests and benchmarks use to compare the two. The
  * choice is made when a layer builds its graph, so a compiled function
