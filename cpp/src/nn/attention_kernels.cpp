@@ -221,14 +221,6 @@ void attention_backward(
   }
 }
 
-[[noreturn]] void not_implemented(const char* op, const char* what) {
-  throw std::runtime_error(
-      std::string("[") + op + "] " + what +
-      " is not implemented. Turn the custom kernels off with "
-      "set_custom_kernels_enabled(false) (mlx_custom_kernels(FALSE) in R) "
-      "to use MLX's attention instead.");
-}
-
 /**
  * The gradients of HeadAttention, dq, dk and dv. Its inputs are q, k, v,
  * the probabilities P and the output's cotangent, then the mask when it is
@@ -268,7 +260,7 @@ class HeadAttentionGrad : public mx::Primitive {
                              const std::vector<mx::array>&,
                              const std::vector<int>&,
                              const std::vector<mx::array>&) override {
-    not_implemented(name(), "A second derivative of attention");
+    throw_not_implemented(name(), "A second derivative of attention");
   }
 
   const char* name() const override {
@@ -350,13 +342,13 @@ class HeadAttention : public mx::Primitive {
   std::vector<mx::array> jvp(const std::vector<mx::array>&,
                              const std::vector<mx::array>&,
                              const std::vector<int>&) override {
-    not_implemented(name(), "A forward derivative of attention");
+    throw_not_implemented(name(), "A forward derivative of attention");
   }
 
   std::pair<std::vector<mx::array>, std::vector<int>> vmap(
       const std::vector<mx::array>&,
       const std::vector<int>&) override {
-    not_implemented(name(), "vmap of attention");
+    throw_not_implemented(name(), "vmap of attention");
   }
 
   const char* name() const override {

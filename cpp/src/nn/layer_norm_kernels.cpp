@@ -178,14 +178,6 @@ RMLX_CELL_KERNEL void layer_norm_backward(
   }
 }
 
-[[noreturn]] void not_implemented(const char* op, const char* what) {
-  throw std::runtime_error(
-      std::string("[") + op + "] " + what +
-      " is not implemented. Turn the custom kernels off with "
-      "set_custom_kernels_enabled(false) (mlx_custom_kernels(FALSE) in R) "
-      "to use MLX's layer normalization instead.");
-}
-
 /**
  * The gradients of LayerNormRows: dx, then d_weight and d_bias when the
  * layer has them. Its inputs are x, the weight if any, the saved means and
@@ -226,7 +218,7 @@ class LayerNormRowsGrad : public mx::Primitive {
                              const std::vector<mx::array>&,
                              const std::vector<int>&,
                              const std::vector<mx::array>&) override {
-    not_implemented(name(), "A second derivative of layer normalization");
+    throw_not_implemented(name(), "A second derivative of layer normalization");
   }
 
   const char* name() const override {
@@ -307,13 +299,13 @@ class LayerNormRows : public mx::Primitive {
   std::vector<mx::array> jvp(const std::vector<mx::array>&,
                              const std::vector<mx::array>&,
                              const std::vector<int>&) override {
-    not_implemented(name(), "A forward derivative of layer normalization");
+    throw_not_implemented(name(), "A forward derivative of layer normalization");
   }
 
   std::pair<std::vector<mx::array>, std::vector<int>> vmap(
       const std::vector<mx::array>&,
       const std::vector<int>&) override {
-    not_implemented(name(), "vmap of layer normalization");
+    throw_not_implemented(name(), "vmap of layer normalization");
   }
 
   const char* name() const override {

@@ -1,8 +1,9 @@
 // Pieces shared by the recurrent kernels of recurrent_cell.cpp,
-// recurrent_sequence.cpp and recurrent_sequence_kernels.cpp: checks and
-// allocation for their primitives, and float32 exp, sigmoid and tanh
-// written to vectorize. Include this header
-// after every other one, because its pragma applies to everything below it.
+// recurrent_sequence.cpp and recurrent_sequence_kernels.cpp, and by the
+// attention and layer normalization kernels: checks, allocation and errors
+// for their primitives, and float32 exp, sigmoid and tanh written to
+// vectorize. Include this header after every other one, because its
+// pragma applies to everything below it.
 #pragma once
 
 #include <algorithm>
@@ -53,6 +54,21 @@ inline mx::cpu::CommandEncoder& prepare(
     encoder.set_output_array(out);
   }
   return encoder;
+}
+
+/**
+ * Throws std::runtime_error for a transform that the kernel `op` lacks,
+ * such as "A second derivative of attention", and names the way back to
+ * MLX's operations, which have it.
+ */
+[[noreturn]] inline void throw_not_implemented(
+    const char* op,
+    const char* what) {
+  throw std::runtime_error(
+      std::string("[") + op + "] " + what +
+      " is not implemented. Turn the custom kernels off with "
+      "set_custom_kernels_enabled(false) (mlx_custom_kernels(FALSE) in R) "
+      "to use MLX's operations instead.");
 }
 
 /**
