@@ -142,3 +142,30 @@ TEST_CASE("attention kernel second derivative is not implemented") {
   CustomKernelsScope scope(false);
   CHECK_NOTHROW(mx::eval(mx::grad(outer)(x)));
 }
+
+TEST_CASE("attention kernel mask gradient differentiates") {
+  // The derivative of the mask's gradient with respect to the input. It
+  // goes through the probabilities, which the kernel's vjp must recompute.
+  mx::random::seed(10);
+  MultiHeadAttention mha(8, 2);
+  auto x = mx::random::normal({2, 3, 8});
+  auto mask = mx::random::normal({3, 4});
+  auto kv = mx::random::normal({2, 4, 8});
+  auto w = mx::random::normal({2, 3, 8});
+  auto u = mx::random::normal({3, 4});
+  auto outer = [&](const mx::array& input) {
+    auto inner = [&](const mx::array& m) {
+      return mx::sum(mx::multiply(mha.forward(input, kv, kv, m), w));
+    };
+    return mx::sum(mx::multiply(mx::grad(inner)(mask), u));
+  };
+  auto derivative = [&](bool kernels) {
+    CustomKernelsScope scope(kernels);
+    auto grad = mx::grad(outer)(x);
+    mx::eval(grad);
+    return grad;
+  };
+  auto kernel = derivative(true);
+  auto reference = derivative(false);
+  CHECK(arrays_close(kernel, reference, 1e-4, 1e-5));
+}

@@ -316,6 +316,9 @@ class HeadAttention : public mx::Primitive {
                              const std::vector<int>& argnums,
                              const std::vector<mx::array>& outputs) override {
     auto s = stream();
+    // The cotangent of P, cotangents[1], is ignored because P is internal.
+    // The only array built from it is HeadAttentionGrad's output, which
+    // raises an error when differentiated.
     const auto& probs = outputs[1];
     auto grad_out = dense_float32(cotangents[0], s);
     std::vector<mx::array> inputs = {
@@ -333,7 +336,7 @@ class HeadAttention : public mx::Primitive {
       if (arg < 3) {
         result.push_back(grads[arg]);
       } else {
-        result.push_back(mask_grad(primals, probs, grad_out));
+        result.push_back(mask_grad(primals, grad_out));
       }
     }
     return result;
@@ -363,19 +366,27 @@ class HeadAttention : public mx::Primitive {
  private:
   // The gradient with respect to a float mask: dS summed over batches and
   // heads, from MLX operations, since a mask is rarely differentiated. A
-  // keep mask (from a boolean one) gets zeros.
+  // keep mask (from a boolean one) gets zeros. P is recomputed here rather
+  // than read from this primitive's second output, because vjp() ignores
+  // that output's cotangent: a second derivative through this gradient
+  // then goes through MLX's operations and stays correct.
   mx::array mask_grad(const std::vector<mx::array>& primals,
-                      const mx::array& probs,
                       const mx::array& grad_out) {
     auto s = stream();
     const auto& mask = primals[3];
     if (kind_ != MaskKind::additive) {
       return mx::zeros_like(mask, s);
     }
-    // dO and v as (B, H, L, Dv); dP = dO v^T; dS = P (dP - rowsum(dP P)).
+    // q, k, v and dO as (B, H, L, D); P = softmax(scale q k^T + mask);
+    // dP = dO v^T; dS = P (dP - rowsum(dP P)).
     auto heads_first = [s](const mx::array& x) {
       return mx::transpose(x, {0, 2, 1, 3}, s);
     };
+    auto scores = mx::matmul(
+        heads_first(primals[0]),
+        mx::swapaxes(heads_first(primals[1]), -1, -2, s), s);
+    scores = mx::add(mx::multiply(scores, mx::array(scale_), s), mask, s);
+    auto probs = mx::softmax(scores, std::vector<int>{-1}, true, s);
     auto grad_probs = mx::matmul(
         heads_first(grad_out),
         mx::swapaxes(heads_first(primals[2]), -1, -2, s), s);
