@@ -5,6 +5,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "rmlx/nn/attention.h"
@@ -168,4 +169,25 @@ TEST_CASE("attention kernel mask gradient differentiates") {
   auto kernel = derivative(true);
   auto reference = derivative(false);
   CHECK(arrays_close(kernel, reference, 1e-4, 1e-5));
+}
+
+TEST_CASE("attention kernel leaves invalid masks to MLX") {
+  // MLX raises an error for these masks, and the kernel must not accept
+  // them instead.
+  mx::random::seed(11);
+  MultiHeadAttention mha(8, 2);
+  auto x = mx::random::normal({2, 3, 8});
+  std::vector<std::pair<std::string, mx::array>> masks = {
+      {"rank 5", mx::zeros({1, 1, 1, 3, 3})},
+      {"float64", mx::zeros({3, 3}, mx::float64)},
+  };
+  for (const auto& [name, mask] : masks) {
+    CAPTURE(name);
+    for (bool kernels : {true, false}) {
+      CAPTURE(kernels);
+      CustomKernelsScope scope(kernels);
+      CHECK_THROWS_AS(mx::eval(mha.forward(x, x, x, mask)),
+                      std::invalid_argument);
+    }
+  }
 }

@@ -439,7 +439,10 @@ bool head_attention_applies(
       !mx::issubdtype(mask->dtype(), mx::floating)) {
     return false;
   }
-  if (mask->ndim() < 2) {
+  // MLX raises an error for a mask of rank above 4 or of a dtype that does
+  // not promote to float32 (float64), so those go to MLX's path too.
+  if (mask->ndim() < 2 || mask->ndim() > 4 ||
+      mx::promote_types(mask->dtype(), mx::float32) != mx::float32) {
     return false;
   }
   for (int i = 0; i + 2 < static_cast<int>(mask->ndim()); ++i) {

@@ -19,8 +19,9 @@ namespace mx = mlx::core;
  * Returns true when head_attention() can compute this attention. That needs
  * the custom kernels enabled, the CPU stream and a loaded cblas_sgemm. It
  * also needs float32 q, k and v of shapes (B, Lq, H, D), (B, Lk, H, D) and
- * (B, Lk, H, Dv), and no mask or a float or boolean one whose shape is
- * (Lq, Lk) after its leading axes of size 1.
+ * (B, Lk, H, Dv). The mask, if any, must be boolean, float16, bfloat16 or
+ * float32, of rank at most 4, and of shape (Lq, Lk) after its leading axes
+ * of size 1.
  */
 bool head_attention_applies(
     const mx::array& q,
