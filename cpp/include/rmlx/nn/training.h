@@ -114,6 +114,7 @@ class TrainStep {
    * With `split.parts` above 1 each process also splits its batch into
    * parts that run side by side on its CPU threads (see BatchSplit), and
    * eval() runs OpenBLAS with available_processors() / parts threads.
+   * NOTE: a group together with split parts has not been run yet.
    */
   TrainStep(
       ModulePtr model,
