@@ -95,10 +95,21 @@ std::vector<mx::Stream> batch_streams(int count) {
     done.wait();
     streams.push_back(stream);
   }
-  batch_stream_threads.store(
-      std::max(1, available_processors() / std::max(1, count)),
-      std::memory_order_relaxed);
+  batch_stream_threads.store(threads_per_part(count), std::memory_order_relaxed);
   return std::vector<mx::Stream>(streams.begin(), streams.begin() + count);
+}
+
+int threads_per_part(int parts) {
+  return std::max(1, available_processors() / std::max(1, parts));
+}
+
+void eval_parts(const std::vector<mx::array>& arrays, int parts) {
+  if (parts <= 1) {
+    mx::eval(arrays);
+    return;
+  }
+  BlasThreadsScope blas(threads_per_part(parts));
+  mx::eval(arrays);
 }
 
 int blas_threads() {

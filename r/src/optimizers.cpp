@@ -1,6 +1,4 @@
 // Bindings for the optimizers, value_and_grad and the training step.
-#include <algorithm>
-
 #include "rmlx_distributed.h"
 #include "rmlx_module.h"
 
@@ -409,11 +407,7 @@ cpp11::list value_and_grad_(
   for (const auto& [grad_name, grad] : grads) {
     all.push_back(grad);
   }
-  {
-    rmlx::parallel::BlasThreadsScope blas(
-        std::max(1, rmlx::parallel::available_processors() / threads));
-    mx::eval(all);
-  }
+  rmlx::parallel::eval_parts(all, threads);
   return cpp11::writable::list(
       {rmlx_wrap_arrays(outputs), rmlx_wrap_named(grads)});
 }

@@ -29,9 +29,22 @@ int kernel_threads();
  * Returns `count` CPU streams, created on first use and kept. MLX runs each
  * CPU stream on its own thread, so the parts of a batch traced on different
  * streams run side by side. Kernels on these streams use
- * max(1, available_processors() / count) threads each.
+ * threads_per_part(count) threads each.
  */
 std::vector<mx::Stream> batch_streams(int count);
+
+/**
+ * Returns each part's share of the processors when `parts` parts run side
+ * by side: max(1, available_processors() / parts).
+ */
+int threads_per_part(int parts);
+
+/**
+ * Evaluates arrays whose graph was traced in `parts` parts on the streams of
+ * batch_streams(parts), with OpenBLAS on threads_per_part(parts) threads
+ * meanwhile. With one part it is mx::eval(arrays).
+ */
+void eval_parts(const std::vector<mx::array>& arrays, int parts);
 
 /**
  * Returns the thread count of the OpenBLAS that MLX's products call, or 0

@@ -116,7 +116,7 @@ mx::array MultiHeadAttention::forward(
   float scale = static_cast<float>(std::sqrt(1.0 / q.shape(-1)));
 
   // Without a cache, the CPU kernel takes that layout as it is. RoPE
-  // rotates along the length axis, so it sees the heads first.
+  // rotates along the length axis, so it gets the heads moved first.
   auto stream = mx::to_stream({});
   if (cache == nullptr &&
       detail::head_attention_applies(q, k, v, mask, stream)) {

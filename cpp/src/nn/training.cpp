@@ -438,13 +438,7 @@ void TrainStep::eval(const std::vector<mx::array>& outputs) {
   auto state = optimizer_->flatten_state();
   arrays.insert(arrays.end(), state.begin(), state.end());
   arrays.push_back(key_);
-  if (split_.parts > 1) {
-    parallel::BlasThreadsScope blas(
-        std::max(1, parallel::available_processors() / split_.parts));
-    mx::eval(arrays);
-  } else {
-    mx::eval(arrays);
-  }
+  parallel::eval_parts(arrays, split_.parts);
 }
 
 void TrainStep::set_key(mx::array key) {

@@ -50,9 +50,9 @@ enum class BatchReduction { mean, sum };
  * Splits each batch along its first axis into `parts` parts of nearly equal
  * size, traced on the streams of parallel::batch_streams(parts), so that MLX
  * runs their forward and backward passes side by side on as many CPU
- * threads. The loss (and every scalar output) is the mean of the parts'
- * values weighted by their sizes, or their sum, as `reduction` selects, and so
- * are the gradients; other outputs are concatenated along their first axis.
+ * threads. The loss, every scalar output and the gradients are the mean of
+ * the parts' values weighted by their sizes, or their sum, as `reduction`
+ * selects. Other outputs are concatenated along their first axis.
  * Under a mean, an integer or boolean scalar output becomes float32.
  * That equals the unsplit batch, up to rounding, only for losses that are a
  * mean or sum over independent examples: no BatchNorm in training mode, no
@@ -72,9 +72,9 @@ struct BatchSplit {
  * Returns value_and_grad(model, loss_fn) over a batch split by `split`. Every
  * input must have at least one axis, and all the same first axis; a batch
  * of n < split.parts examples runs in n parts. Throws std::invalid_argument
- * when the module holds a BatchNorm in training mode. For the parts to run
- * side by side with OpenBLAS, evaluate the results under a
- * parallel::BlasThreadsScope of available_processors() / parts threads.
+ * when the module contains a BatchNorm in training mode. For the parts to run
+ * side by side with OpenBLAS, evaluate the results with
+ * parallel::eval_parts(arrays, split.parts).
  */
 ValueAndGradFn
 value_and_grad(Module& model, LossFn loss_fn, BatchSplit split);
@@ -113,7 +113,7 @@ class TrainStep {
    *
    * With `split.parts` above 1 each process also splits its batch into
    * parts that run side by side on its CPU threads (see BatchSplit), and
-   * eval() runs OpenBLAS with available_processors() / parts threads.
+   * eval() evaluates with parallel::eval_parts().
    * NOTE: a group together with split parts has not been run yet.
    */
   TrainStep(
