@@ -238,6 +238,7 @@ mlx_eval <- function(...) {
       )
     }
   }
+  collect_array_garbage("mlx_eval")
   mlx_eval_(arrays)
   invisible(NULL)
 }

@@ -364,6 +364,22 @@ nn_gaussian_nll_loss_ <- function(inputs, targets, vars, full, eps, reduction) {
   .Call(`_Rmlx_nn_gaussian_nll_loss_`, inputs, targets, vars, full, eps, reduction)
 }
 
+mlx_memory_ <- function(reset_peak) {
+  .Call(`_Rmlx_mlx_memory_`, reset_peak)
+}
+
+mlx_clear_cache_ <- function() {
+  invisible(.Call(`_Rmlx_mlx_clear_cache_`))
+}
+
+memory_growth_ <- function(fn) {
+  .Call(`_Rmlx_memory_growth_`, fn)
+}
+
+memory_mark_collected_ <- function() {
+  invisible(.Call(`_Rmlx_memory_mark_collected_`))
+}
+
 module_type_ <- function(ptr) {
   .Call(`_Rmlx_module_type_`, ptr)
 }

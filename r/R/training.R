@@ -87,6 +87,7 @@ mlx_value_and_grad <- function(module, fn, threads = 1L,
     if (threads > 1) {
       check_split_args(args)
     }
+    collect_array_garbage("mlx_value_and_grad")
     out <- with_cpp_errors(
       value_and_grad_(module, fn, args, as.integer(threads), reduction)
     )
@@ -196,6 +197,7 @@ mlx_train_step <- function(module, optimizer, fn, compile = TRUE,
                          all_reduce_size, as.integer(threads), reduction)
   step <- function(...) {
     batch <- lapply(list(...), as_batch_array)
+    collect_array_garbage("mlx_train_step")
     rng_state$in_train_step <- TRUE
     on.exit(rng_state$in_train_step <- FALSE)
     out <- with_cpp_errors(train_step_call_(ptr, batch, TRUE))

@@ -646,6 +646,36 @@ extern "C" SEXP _Rmlx_nn_gaussian_nll_loss_(SEXP inputs, SEXP targets, SEXP vars
     return cpp11::as_sexp(nn_gaussian_nll_loss_(cpp11::as_cpp<cpp11::decay_t<SEXP>>(inputs), cpp11::as_cpp<cpp11::decay_t<SEXP>>(targets), cpp11::as_cpp<cpp11::decay_t<SEXP>>(vars), cpp11::as_cpp<cpp11::decay_t<bool>>(full), cpp11::as_cpp<cpp11::decay_t<double>>(eps), cpp11::as_cpp<cpp11::decay_t<std::string>>(reduction)));
   END_CPP11
 }
+// memory.cpp
+cpp11::doubles mlx_memory_(bool reset_peak);
+extern "C" SEXP _Rmlx_mlx_memory_(SEXP reset_peak) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(mlx_memory_(cpp11::as_cpp<cpp11::decay_t<bool>>(reset_peak)));
+  END_CPP11
+}
+// memory.cpp
+void mlx_clear_cache_();
+extern "C" SEXP _Rmlx_mlx_clear_cache_() {
+  BEGIN_CPP11
+    mlx_clear_cache_();
+    return R_NilValue;
+  END_CPP11
+}
+// memory.cpp
+double memory_growth_(std::string fn);
+extern "C" SEXP _Rmlx_memory_growth_(SEXP fn) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(memory_growth_(cpp11::as_cpp<cpp11::decay_t<std::string>>(fn)));
+  END_CPP11
+}
+// memory.cpp
+void memory_mark_collected_();
+extern "C" SEXP _Rmlx_memory_mark_collected_() {
+  BEGIN_CPP11
+    memory_mark_collected_();
+    return R_NilValue;
+  END_CPP11
+}
 // module.cpp
 std::string module_type_(SEXP ptr);
 extern "C" SEXP _Rmlx_module_type_(SEXP ptr) {
@@ -1207,6 +1237,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_group_size_",                        (DL_FUNC) &_Rmlx_group_size_,                         1},
     {"_Rmlx_init_array_",                        (DL_FUNC) &_Rmlx_init_array_,                         4},
     {"_Rmlx_load_arrays_",                       (DL_FUNC) &_Rmlx_load_arrays_,                        1},
+    {"_Rmlx_memory_growth_",                     (DL_FUNC) &_Rmlx_memory_growth_,                      1},
+    {"_Rmlx_memory_mark_collected_",             (DL_FUNC) &_Rmlx_memory_mark_collected_,              0},
     {"_Rmlx_mlx_active_memory_",                 (DL_FUNC) &_Rmlx_mlx_active_memory_,                  0},
     {"_Rmlx_mlx_arange_",                        (DL_FUNC) &_Rmlx_mlx_arange_,                         5},
     {"_Rmlx_mlx_argreduce_",                     (DL_FUNC) &_Rmlx_mlx_argreduce_,                      4},
@@ -1214,6 +1246,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_mlx_batches_",                       (DL_FUNC) &_Rmlx_mlx_batches_,                        4},
     {"_Rmlx_mlx_binary_",                        (DL_FUNC) &_Rmlx_mlx_binary_,                         3},
     {"_Rmlx_mlx_blas_library_",                  (DL_FUNC) &_Rmlx_mlx_blas_library_,                   0},
+    {"_Rmlx_mlx_clear_cache_",                   (DL_FUNC) &_Rmlx_mlx_clear_cache_,                    0},
     {"_Rmlx_mlx_concatenate_",                   (DL_FUNC) &_Rmlx_mlx_concatenate_,                    2},
     {"_Rmlx_mlx_cumulative_",                    (DL_FUNC) &_Rmlx_mlx_cumulative_,                     2},
     {"_Rmlx_mlx_custom_kernels_enabled_",        (DL_FUNC) &_Rmlx_mlx_custom_kernels_enabled_,         0},
@@ -1225,6 +1258,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_mlx_full_",                          (DL_FUNC) &_Rmlx_mlx_full_,                           4},
     {"_Rmlx_mlx_gpu_available_",                 (DL_FUNC) &_Rmlx_mlx_gpu_available_,                  0},
     {"_Rmlx_mlx_matmul_",                        (DL_FUNC) &_Rmlx_mlx_matmul_,                         2},
+    {"_Rmlx_mlx_memory_",                        (DL_FUNC) &_Rmlx_mlx_memory_,                         1},
     {"_Rmlx_mlx_num_threads_",                   (DL_FUNC) &_Rmlx_mlx_num_threads_,                    0},
     {"_Rmlx_mlx_reduce_",                        (DL_FUNC) &_Rmlx_mlx_reduce_,                         4},
     {"_Rmlx_mlx_reshape_",                       (DL_FUNC) &_Rmlx_mlx_reshape_,                        2},

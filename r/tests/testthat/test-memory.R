@@ -1,0 +1,80 @@
+# MLX's memory counters and the collection of unreachable arrays.
+
+test_that("mlx_memory reports active, peak and cache bytes", {
+  x <- as_mlx(matrix(1, 512, 512))
+  mlx_eval(x)
+  memory <- mlx_memory()
+  expect_named(memory, c("active", "peak", "cache"))
+  expect_gte(memory[["active"]], 512 * 512 * 4)
+  expect_gte(memory[["peak"]], memory[["active"]])
+  expect_gte(memory[["cache"]], 0)
+})
+
+test_that("mlx_memory resets the peak", {
+  big <- as_mlx(array(1, c(1024, 1024, 4)))
+  mlx_eval(big)
+  rm(big)
+  gc()
+  before <- mlx_memory(reset_peak = TRUE)
+  after <- mlx_memory()
+  expect_gte(before[["peak"]], 16 * 1024^2)
+  expect_lt(after[["peak"]], before[["peak"]])
+})
+
+test_that("mlx_clear_cache empties MLX's buffer cache", {
+  x <- as_mlx(matrix(1, 256, 256)) * 2
+  mlx_eval(x)
+  rm(x)
+  gc()
+  expect_gt(mlx_memory()[["cache"]], 0)
+  expect_null(mlx_clear_cache())
+  expect_identical(mlx_memory()[["cache"]], 0)
+})
+
+test_that("mlx_memory rejects a non-logical reset_peak", {
+  expect_error(mlx_memory(reset_peak = "yes"), "reset_peak")
+})
+
+# A loss whose forward pass leaves about 4 MiB of arrays that only R's
+# garbage collector can free.
+garbage_loss <- function(model, x) {
+  out <- mlx_forward(model, x)
+  mlx_mean(out * out)
+}
+
+garbage_growth <- function(collect_bytes, steps = 40) {
+  withr::local_options(rmlx.collect_bytes = collect_bytes)
+  set.seed(1)
+  model <- mlx_linear(64, 256)
+  x <- as_mlx(matrix(rnorm(4096 * 64), 4096, 64))
+  vg <- mlx_value_and_grad(model, garbage_loss)
+  out <- vg(x)
+  mlx_eval(out$value)
+  gc()
+  start <- mlx_memory()[["active"]]
+  for (i in seq_len(steps)) {
+    out <- vg(x)
+    mlx_eval(out$value)
+  }
+  mlx_memory()[["active"]] - start
+}
+
+test_that("training loops collect their unreachable arrays", {
+  # Each step leaves two (4096, 256) float32 arrays, 8 MiB, behind.
+  growth <- garbage_growth(16 * 1024^2)
+  expect_lt(growth, 48 * 1024^2)
+})
+
+test_that("rmlx.collect_bytes = Inf leaves collection to R", {
+  gc()
+  growth <- garbage_growth(Inf, steps = 10)
+  expect_gt(growth, 40 * 1024^2)
+})
+
+test_that("an invalid rmlx.collect_bytes raises a clear error", {
+  x <- as_mlx(1)
+  for (bad in list("64", -1, NA_real_, c(1, 2))) {
+    withr::local_options(rmlx.collect_bytes = bad)
+    expect_error(mlx_eval(x), "rmlx.collect_bytes", class = "rmlx_error_invalid_argument")
+  }
+})
