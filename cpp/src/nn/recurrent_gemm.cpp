@@ -271,6 +271,31 @@ void PackedMatrix::set_row(size_t k, const float* values) {
   }
 }
 
+void PackedMatrix::set_column(
+    size_t n,
+    size_t first_row,
+    size_t count,
+    const float* values) {
+  size_t panel_cols = panel_width();
+  float* out = data_.get() + (n / panel_cols) * rows_ * panel_cols +
+      first_row * panel_cols + n % panel_cols;
+  for (size_t k = 0; k < count; ++k) {
+    out[k * panel_cols] = values[k];
+  }
+}
+
+void PackedMatrix::zero_padding() {
+  size_t panel_cols = panel_width();
+  size_t used = cols_ % panel_cols;
+  if (used == 0) {
+    return;
+  }
+  float* last = data_.get() + (cols_ / panel_cols) * rows_ * panel_cols;
+  for (size_t k = 0; k < rows_; ++k) {
+    std::fill(last + k * panel_cols + used, last + (k + 1) * panel_cols, 0.0f);
+  }
+}
+
 void packed_gemm(
     size_t m,
     StridedMatrix a,

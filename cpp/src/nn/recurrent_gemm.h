@@ -58,6 +58,18 @@ class PackedMatrix {
    */
   void set_row(size_t k, const float* values);
 
+  /**
+   * Stores `values` as rows [first_row, first_row + count) of column n.
+   * Threads may set columns of different panels at the same time.
+   */
+  void set_column(size_t n, size_t first_row, size_t count, const float* values);
+
+  /**
+   * Sets the padding columns of the last panel to zero, so that the
+   * products never read uninitialized floats.
+   */
+  void zero_padding();
+
   size_t rows() const {
     return rows_;
   }

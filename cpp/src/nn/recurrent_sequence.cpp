@@ -498,7 +498,7 @@ std::vector<mx::array> LSTMSequence::vjp(
   int d = dims.input;
   int h = dims.hidden;
   mx::Shape state = {static_cast<int>(dims.batch), h};
-  std::vector<mx::Shape> shapes = {{d + h, 4 * h}, {4 * h}, state, state};
+  std::vector<mx::Shape> shapes = {{d + h + 1, 4 * h}, state, state};
   if (with_input) {
     shapes.push_back(primals[0].shape());
   }
@@ -507,16 +507,16 @@ std::vector<mx::array> LSTMSequence::vjp(
       shapes, dtypes, std::make_shared<LSTMSequenceGrad>(s, layout_, with_input),
       inputs);
 
-  // Rows [0, D) of the transposed weight gradient belong to W_x, the
-  // others to W_h.
+  // Rows [0, D) of the transposed weight gradient belong to W_x, the next
+  // H to W_h, and the last is the bias gradient.
   const mx::array& d_weights = grads[0];
   OptionalInputs by_slot;
-  by_slot[kBias] = grads[1];
-  by_slot[kHidden] = grads[2];
-  by_slot[kCell] = grads[3];
+  by_slot[kBias] = mx::reshape(rows_of(d_weights, d + h, d + h + 1, s), {4 * h}, s);
+  by_slot[kHidden] = grads[1];
+  by_slot[kCell] = grads[2];
   std::optional<mx::array> d_x;
   if (with_input) {
-    d_x = grads[4];
+    d_x = grads[3];
   }
   auto by_input = gradients_by_input(
       d_x, mx::transpose(rows_of(d_weights, 0, d, s), s),
@@ -559,8 +559,7 @@ void LSTMSequenceGrad::eval_cpu(
       outputs[0].data<float>(),
       outputs[1].data<float>(),
       outputs[2].data<float>(),
-      outputs[3].data<float>(),
-      with_input_ ? outputs[4].data<float>() : nullptr};
+      with_input_ ? outputs[3].data<float>() : nullptr};
   SequenceDims dims = backward_dims(inputs, layout_);
   encoder.dispatch([data, cotangents, dims]() mutable {
     std::array<std::vector<float>, 4> storage;

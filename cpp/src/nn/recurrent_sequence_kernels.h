@@ -14,7 +14,7 @@
 // The forward pass saves, per step, the row [x_t, h_{t-1}, 1]. Its
 // product with [W_x, W_h, b]^T gives the gates with their bias, and the
 // product of the gates' gradients with these rows gives the gradients of
-// W_x and W_h in one matrix.
+// W_x and W_h in one matrix (for the LSTM, of b too).
 #pragma once
 
 #include <cstddef>
@@ -82,7 +82,8 @@ struct LSTMForwardData {
 /**
  * The arrays of an LSTM backward pass: what it reads of the forward pass,
  * the cotangents of the four outputs, and the gradients it writes.
- * d_weights is the transpose of the gradient of [W_x, W_h], (D + H, 4H).
+ * d_weights is the transpose of the gradient of [W_x, W_h, b],
+ * (D + H + 1, 4H): its last row is the bias gradient.
  * d_x may be null when the gradient of x is not needed.
  */
 struct LSTMBackwardData {
@@ -96,7 +97,6 @@ struct LSTMBackwardData {
   Rows d_final_hidden;
   Rows d_final_cell;
   float* d_weights;
-  float* d_bias;
   float* d_hidden0;
   float* d_cell0;
   float* d_x;

@@ -147,8 +147,8 @@ class LSTMSequence : public mx::Primitive {
  * The gradient of LSTMSequence, from inputs (wx, wh, LSTMSequence's
  * outputs 4 and 5, [lengths], and the cotangents of the hidden and cell
  * sequences and of the final hidden and cell states). It returns the
- * transpose of the gradient of [W_x, W_h] (D + H, 4H), the gradients of
- * the bias (4H) and of the initial hidden and cell states (N, H) and, when
+ * transpose of the gradient of [W_x, W_h, b] (D + H + 1, 4H), the
+ * gradients of the initial hidden and cell states (N, H) and, when
  * `with_input`, of x. It has no derivatives itself.
  */
 class LSTMSequenceGrad : public mx::Primitive {
