@@ -270,6 +270,34 @@ TEST_CASE("sequence kernels split the batch between threads") {
   }
 }
 
+TEST_CASE("lstm weight gradient spans several blocks") {
+  // The backward pass multiplies the weight gradient in blocks of about
+  // 512 rows per thread. 9 sequences of 150 steps give each thread more
+  // than one block and a partial last one, on one thread or several.
+  mx::random::seed(17);
+  auto x = normal({9, 150, 8});
+  mx::random::seed(18);
+  LSTM lstm(8, 128);
+  for (const ScanCase& c : {ScanCase{true, true, true, true, true},
+                            ScanCase{false, false, false, false, false}}) {
+    CAPTURE(describe(c));
+    std::vector<mx::array> fused;
+    std::vector<mx::array> ops;
+    {
+      CustomKernelsScope kernels(true);
+      fused = scan_value_and_grads(lstm, c, x);
+    }
+    {
+      CustomKernelsScope kernels(false);
+      ops = scan_value_and_grads(lstm, c, x);
+    }
+    for (size_t i = 0; i < fused.size(); ++i) {
+      CAPTURE(i);
+      CHECK(arrays_close(fused[i], ops[i], 1e-3, 1e-4));
+    }
+  }
+}
+
 TEST_CASE("sequence kernels take an empty batch") {
   // No sequence gives empty outputs and zero weight gradients.
   auto x = mx::zeros({0, 4, 3});

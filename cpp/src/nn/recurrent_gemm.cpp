@@ -232,7 +232,7 @@ PackedMatrix::PackedMatrix(
     size_t row_stride,
     size_t col_stride,
     GemmInstructions instructions)
-    : rows_(rows), cols_(cols), instructions_(instructions) {
+    : rows_(rows), capacity_(rows), cols_(cols), instructions_(instructions) {
   size_t panel_cols = panel_width();
   size_t panels = (cols + panel_cols - 1) / panel_cols;
   data_.reset(new float[panels * rows * panel_cols]);
@@ -255,16 +255,26 @@ PackedMatrix::PackedMatrix(
     size_t rows,
     size_t cols,
     GemmInstructions instructions)
-    : rows_(rows), cols_(cols), instructions_(instructions) {
+    : rows_(rows), capacity_(rows), cols_(cols), instructions_(instructions) {
   size_t panels = (cols + panel_width() - 1) / panel_width();
   data_.reset(new float[panels * rows * panel_width()]);
+}
+
+void PackedMatrix::set_rows(size_t rows) {
+  if (rows > capacity_) {
+    throw std::invalid_argument(
+        "[PackedMatrix::set_rows] Expected at most " +
+        std::to_string(capacity_) + " rows but received " +
+        std::to_string(rows) + ".");
+  }
+  rows_ = rows;
 }
 
 void PackedMatrix::set_row(size_t k, const float* values) {
   size_t panel_cols = panel_width();
   for (size_t first = 0; first < cols_; first += panel_cols) {
     size_t width = std::min(panel_cols, cols_ - first);
-    float* out = data_.get() + (first / panel_cols) * rows_ * panel_cols +
+    float* out = data_.get() + (first / panel_cols) * capacity_ * panel_cols +
         k * panel_cols;
     std::copy_n(values + first, width, out);
     std::fill(out + width, out + panel_cols, 0.0f);
@@ -277,7 +287,7 @@ void PackedMatrix::set_column(
     size_t count,
     const float* values) {
   size_t panel_cols = panel_width();
-  float* out = data_.get() + (n / panel_cols) * rows_ * panel_cols +
+  float* out = data_.get() + (n / panel_cols) * capacity_ * panel_cols +
       first_row * panel_cols + n % panel_cols;
   for (size_t k = 0; k < count; ++k) {
     out[k * panel_cols] = values[k];
@@ -290,8 +300,8 @@ void PackedMatrix::zero_padding() {
   if (used == 0) {
     return;
   }
-  float* last = data_.get() + (cols_ / panel_cols) * rows_ * panel_cols;
-  for (size_t k = 0; k < rows_; ++k) {
+  float* last = data_.get() + (cols_ / panel_cols) * capacity_ * panel_cols;
+  for (size_t k = 0; k < capacity_; ++k) {
     std::fill(last + k * panel_cols + used, last + (k + 1) * panel_cols, 0.0f);
   }
 }

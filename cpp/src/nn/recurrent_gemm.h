@@ -45,12 +45,19 @@ class PackedMatrix {
 
   /**
    * Allocates a matrix whose rows set_row() fills; until then their values
-   * are undefined.
+   * are undefined. `rows` is also the capacity that set_rows() may not
+   * exceed.
    */
   PackedMatrix(
       size_t rows,
       size_t cols,
       GemmInstructions instructions = best_gemm_instructions());
+
+  /**
+   * Makes the first `rows` rows, at most the capacity, the matrix that
+   * packed_gemm() multiplies. Rows keep their place and values.
+   */
+  void set_rows(size_t rows);
 
   /**
    * Stores `values` (cols() floats) as row k. Threads may set different
@@ -85,11 +92,12 @@ class PackedMatrix {
   }
   /** Returns the first element of panel p. */
   const float* panel(size_t p) const {
-    return data_.get() + p * rows_ * panel_width();
+    return data_.get() + p * capacity_ * panel_width();
   }
 
  private:
   size_t rows_;
+  size_t capacity_;
   size_t cols_;
   GemmInstructions instructions_;
   std::unique_ptr<float[]> data_;

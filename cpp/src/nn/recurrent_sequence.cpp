@@ -448,7 +448,7 @@ std::vector<mx::Shape> LSTMSequence::output_shapes(
   mx::Shape state = {n, h};
   int width = detail::input_width(dims);
   return {sequence, sequence, state, state, {n, steps, width},
-          {n, steps, 6 * h}};
+          {steps, n, 6 * h}};
 }
 
 bool LSTMSequence::is_equivalent(const mx::Primitive& other) const {

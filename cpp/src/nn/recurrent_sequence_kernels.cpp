@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -266,7 +267,7 @@ void lstm_forward_rows(
       size_t row = n * dims.steps + t;
       float* h_out = data.hidden_out + row * h;
       float* c_out = data.cell_out + row * h;
-      float* saved = data.saved + row * 6 * h;
+      float* saved = data.saved + (t * dims.batch + n) * 6 * h;
       if (!is_valid(data.lengths, n, t)) {
         std::fill_n(h_out, h, 0.0f);
         std::fill_n(c_out, h, 0.0f);
@@ -282,11 +283,81 @@ void lstm_forward_rows(
   std::copy(cell.begin(), cell.end(), data.final_cell + first * h);
 }
 
+// The transposed weight gradient of a range of sequences: the sum over
+// their rows of input_row^T gate_grads, where input_row is a saved row
+// [x_t, h_{t-1}, 1] and gate_grads the gradients of that step's gate
+// pre-activations. It multiplies blocks of about kBlockRows rows, which
+// stay in the caches between the steps that fill them and the product,
+// instead of sending all N * L rows of gate gradients to memory and back.
+class WeightGradientBlocks {
+ public:
+  // `out` receives the (width, gates) result; `rows_per_step` rows come
+  // with each step.
+  WeightGradientBlocks(
+      size_t width,
+      size_t gates,
+      size_t rows_per_step,
+      float* out)
+      : width_(width),
+        block_(block_rows(rows_per_step)),
+        inputs_(block_ * width),
+        gate_grads_(block_, gates),
+        out_(out) {}
+
+  // Adds one row: copies it into the block and multiplies the block once
+  // it is full.
+  void add_row(const float* input_row, const float* gate_grads) {
+    std::copy_n(input_row, width_, inputs_.data() + used_ * width_);
+    gate_grads_.set_row(used_, gate_grads);
+    if (++used_ == block_) {
+      multiply_block();
+    }
+  }
+
+  // Multiplies the rows left in the block, and writes zeros when no row
+  // came at all.
+  void finish() {
+    if (used_ > 0) {
+      multiply_block();
+    }
+    if (!written_) {
+      std::fill_n(out_, width_ * gate_grads_.cols(), 0.0f);
+    }
+  }
+
+ private:
+  // 2 MiB of gate gradients for 4H = 1024, small enough for a level-3
+  // cache, and the depth of packed_gemm()'s blocks.
+  static constexpr size_t kBlockRows = 512;
+
+  // Returns the rows of a block: whole steps, about kBlockRows rows.
+  static size_t block_rows(size_t rows_per_step) {
+    size_t per_step = std::max<size_t>(1, rows_per_step);
+    return std::max<size_t>(1, kBlockRows / per_step) * per_step;
+  }
+
+  void multiply_block() {
+    gate_grads_.set_rows(used_);
+    StridedMatrix inputs_t = {inputs_.data(), 1, width_};
+    packed_gemm(width_, inputs_t, gate_grads_, out_, gate_grads_.cols(),
+                written_);
+    written_ = true;
+    used_ = 0;
+  }
+
+  size_t width_;
+  size_t block_;
+  std::vector<float> inputs_;
+  PackedMatrix gate_grads_;
+  float* out_;
+  size_t used_ = 0;
+  bool written_ = false;
+};
+
 // Runs the gradient of lstm_forward_rows over sequences [first, last),
-// from the last step run to the first. Each step's gradients of the gate
-// pre-activations go to row n * L + t of d_gates (N * L, 4H), where the
-// weight gradient reads them. With wx, it writes the gradient of x to
-// data.d_x.
+// from the last step run to the first. Each step's input rows and the
+// gradients of its gate pre-activations go to `weight_grad`. With wx, it
+// writes the gradient of x to data.d_x.
 //
 // Between steps d_cell0 contains the gradient of the cell state after the
 // current step. d_hidden0 contains that of the hidden state without the
@@ -297,12 +368,13 @@ void lstm_backward_rows(
     const SequenceDims& dims,
     const PackedMatrix& wh,
     const PackedMatrix* wx,
-    PackedMatrix& d_gates,
+    WeightGradientBlocks& weight_grad,
     size_t first,
     size_t last) {
   size_t h = dims.hidden;
   size_t d = dims.input;
   size_t rows = last - first;
+  size_t width = input_width(dims);
   // The gradients of this step, row n - first for sequence n.
   std::vector<float> step(rows * 4 * h);
   for (size_t n = first; n < last; ++n) {
@@ -315,14 +387,13 @@ void lstm_backward_rows(
       size_t row = n * dims.steps + t;
       float* d_row = step.data() + (n - first) * 4 * h;
       if (is_valid(data.lengths, n, t)) {
-        lstm_grad_row(
-            data.saved + row * 6 * h, data.d_hidden_out[row],
-            data.d_cell_out[row], data.d_hidden0 + n * h,
-            data.d_cell0 + n * h, d_row, h);
+        const float* saved = data.saved + (t * dims.batch + n) * 6 * h;
+        lstm_grad_row(saved, data.d_hidden_out[row], data.d_cell_out[row],
+                      data.d_hidden0 + n * h, data.d_cell0 + n * h, d_row, h);
       } else {
         std::fill_n(d_row, 4 * h, 0.0f);
       }
-      d_gates.set_row(row, d_row);
+      weight_grad.add_row(data.inputs + row * width, d_row);
     }
     StridedMatrix step_gates = {step.data(), 4 * h, 1};
     packed_gemm(rows, step_gates, wh, data.d_hidden0 + first * h, h, true);
@@ -496,22 +567,42 @@ void lstm_sequence_backward(
     const LSTMBackwardData& data,
     const SequenceDims& dims) {
   size_t h = dims.hidden;
-  PackedMatrix d_gates(dims.batch * dims.steps, 4 * h);
+  size_t width = input_width(dims);
+  size_t result_size = width * 4 * h;
   PackedMatrix wh(data.wh, 4 * h, h, h, 1);
   std::optional<PackedMatrix> wx;
   if (data.d_x) {
     wx.emplace(data.wx, 4 * h, dims.input, dims.input, 1);
   }
-  double per_sequence =
-      static_cast<double>(dims.steps) * 4 * h * (h + (wx ? dims.input : 0));
+  // Each range of sequences sums its own weight gradient: the first into
+  // the output, the others into buffers added to it afterwards.
+  std::mutex partials_mutex;
+  std::vector<std::unique_ptr<float[]>> partials;
+  double per_sequence = static_cast<double>(dims.steps) * 4 * h *
+      (h + width + (wx ? dims.input : 0));
   for_ranges(dims.batch, per_sequence, [&](size_t first, size_t last) {
-    lstm_backward_rows(data, dims, wh, wx ? &*wx : nullptr, d_gates, first,
-                       last);
+    std::unique_ptr<float[]> partial;
+    float* out = data.d_weights;
+    if (first > 0) {
+      partial.reset(new float[result_size]);
+      out = partial.get();
+    }
+    // The input rows end with a 1, so the product's last row, the sum of
+    // the gates' gradients, is the bias gradient.
+    WeightGradientBlocks weight_grad(width, 4 * h, last - first, out);
+    lstm_backward_rows(data, dims, wh, wx ? &*wx : nullptr, weight_grad,
+                       first, last);
+    weight_grad.finish();
+    if (partial) {
+      std::lock_guard<std::mutex> lock(partials_mutex);
+      partials.push_back(std::move(partial));
+    }
   });
-  // The input rows end with a 1, so the product's last row, the sum of
-  // the gates' gradients, is the bias gradient.
-  weight_gradient(data.inputs, input_width(dims), 0, input_width(dims),
-                  d_gates, data.d_weights);
+  for (const auto& partial : partials) {
+    for (size_t i = 0; i < result_size; ++i) {
+      data.d_weights[i] += partial[i];
+    }
+  }
 }
 
 void gru_sequence_forward(const GRUForwardData& data, const SequenceDims& dims) {

@@ -4,8 +4,9 @@
 //
 // Every matrix product runs on packed_gemm() (recurrent_gemm.h): at each
 // step the products of the input and of the previous hidden state with
-// the weights, and after backpropagation through time the weight
-// gradients, one product over all N * L rows. Sequences of the batch do
+// the weights, and the weight gradients, for the GRU one product over all
+// N * L rows after backpropagation through time, for the LSTM one per
+// block of about 512 rows during it. Sequences of the batch do
 // not interact, so the kernels split the batch between threads (see
 // parallel_for() in window_geometry.h) when every thread gets enough work.
 // They call no BLAS, whose worker threads spin between calls on the cores
@@ -61,7 +62,8 @@ inline size_t input_width(const SequenceDims& dims) {
  * order: the hidden and cell states at every step and after the last,
  * the input rows [x_t, h_{t-1}, 1] (N, L, D + H + 1), and per step i, f,
  * g, o, the cell state before the step and tanh of the one after it
- * (N, L, 6H).
+ * (L, N, 6H): step-major, so the backward pass reads each step's rows
+ * from one block of memory.
  */
 struct LSTMForwardData {
   const float* x;

@@ -114,7 +114,7 @@ struct SequenceLayout {
  * lstm_sequence(). The gradient reads the others: 4, the rows
  * [x_t, h_{t-1}, 1] of every step (N, L, D + H + 1), and 5, per step i,
  * f, g, o, the cell state before the step and tanh of the one after it
- * (N, L, 6H).
+ * (L, N, 6H).
  */
 class LSTMSequence : public mx::Primitive {
  public:
