@@ -17,6 +17,8 @@ import numpy as np
 REPEATS = int(sys.argv[1]) if len(sys.argv) > 1 else 10
 LABEL = sys.argv[2] if len(sys.argv) > 2 else "mlx_python"
 BATCH, STEPS, INPUT, HIDDEN = 32, 64, 64, 256
+# Untimed steps before the timed ones, as in rnn_torch.py, which says why.
+WARMUP = 10
 
 
 def time_layer(layer, loss_fn, x, w):
@@ -26,7 +28,7 @@ def time_layer(layer, loss_fn, x, w):
         loss, grads = value_and_grad(layer, x, w)
         mx.eval(loss, grads)
 
-    for _ in range(2):
+    for _ in range(WARMUP):
         run_once()
     times = []
     for _ in range(REPEATS):

@@ -17,6 +17,8 @@ batch <- 32L
 steps <- 64L
 input_size <- 64L
 hidden_size <- 256L
+# Untimed steps before the timed ones, as in rnn_torch.py, which says why.
+warmup <- 10L
 
 set.seed(0)
 mlx_random_seed(0)
@@ -34,7 +36,7 @@ time_layer <- function(layer, loss_fn) {
     # grads) in the MLX Python scripts.
     do.call(mlx_eval, c(list(out$value), unname(out$grads)))
   }
-  for (i in 1:2) run_once()
+  for (i in seq_len(warmup)) run_once()
   times <- numeric(repeats)
   for (i in seq_len(repeats)) {
     start <- as.numeric(Sys.time())

@@ -16,6 +16,11 @@ import torch
 
 REPEATS = int(sys.argv[1]) if len(sys.argv) > 1 else 10
 BATCH, STEPS, INPUT, HIDDEN = 32, 64, 64, 256
+# Untimed steps before the timed ones, the same in rnn_rmlx.R, rnn_mlx.py and
+# rnn_torch.py. Rmlx reaches its steady state after about 10 steps: until R's
+# first collection of unreachable arrays (64 MiB of them, see mlx_memory() in
+# R), each step maps new memory.
+WARMUP = 10
 
 
 def time_layer(layer, x, w):
@@ -24,7 +29,7 @@ def time_layer(layer, x, w):
         out = layer(x)[0]
         (out * w).sum().backward()
 
-    for _ in range(2):
+    for _ in range(WARMUP):
         run_once()
     times = []
     for _ in range(REPEATS):
