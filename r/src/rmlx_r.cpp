@@ -44,8 +44,10 @@ namespace {
 // MLX memory is freed when R's garbage collector finalizes the arrays that
 // hold it, but R sizes its collections by its own heap, which these small
 // external pointers barely touch. So once MLX's active memory has grown by
-// this many bytes since the last collection, the next new array runs one.
-// RMLX_GC_THRESHOLD_MB sets it (default 1024, 0 turns it off).
+// this many bytes since the last collection, the next new array runs a full
+// one. RMLX_GC_THRESHOLD_MB sets it (default 1024, 0 turns it off). The
+// young-generation collections of collect_array_garbage() in R/memory.R
+// come far sooner in a training loop.
 size_t gc_threshold_bytes() {
   static const size_t threshold = [] {
     const char* env = std::getenv("RMLX_GC_THRESHOLD_MB");
@@ -55,6 +57,8 @@ size_t gc_threshold_bytes() {
   return threshold;
 }
 
+// The active memory after the last collection that Rmlx ran, lowered
+// whenever the active memory falls below it.
 size_t memory_after_last_gc = 0;
 
 void collect_if_memory_grew() {
@@ -62,14 +66,23 @@ void collect_if_memory_grew() {
   if (threshold == 0) {
     return;
   }
-  size_t active = mx::get_active_memory();
-  if (active > memory_after_last_gc + threshold) {
+  if (rmlx_memory_growth() > threshold) {
     R_gc();
-    memory_after_last_gc = mx::get_active_memory();
+    rmlx_mark_collected();
   }
 }
 
 }  // namespace
+
+size_t rmlx_memory_growth() {
+  size_t active = mx::get_active_memory();
+  memory_after_last_gc = std::min(memory_after_last_gc, active);
+  return active - memory_after_last_gc;
+}
+
+void rmlx_mark_collected() {
+  memory_after_last_gc = mx::get_active_memory();
+}
 
 SEXP rmlx_wrap_array(mx::array a) {
   collect_if_memory_grew();

@@ -11,6 +11,13 @@
  * external pointer to a heap-allocated array that its finalizer deletes. */
 SEXP rmlx_wrap_array(mlx::core::array a);
 
+/** Returns the bytes of MLX memory that arrays gained since the last
+ * collection of R's garbage that Rmlx ran (rmlx_mark_collected()). */
+size_t rmlx_memory_growth();
+
+/** Records the active MLX memory after a collection of R's garbage. */
+void rmlx_mark_collected();
+
 /** Throws std::runtime_error naming `fn()` when called in a process forked
  * from the one that loaded Rmlx (by parallel::mclapply(), for example). */
 void rmlx_check_not_forked(const char* fn);
