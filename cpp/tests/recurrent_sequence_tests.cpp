@@ -134,29 +134,39 @@ std::vector<mx::array> scan_value_and_grads(
   return out;
 }
 
-// Checks that scan() gives the same value and gradients with the custom
-// kernels (the sequence primitives) as with MLX's operations.
+// Checks that scan() gives the same value and gradients in case `c` with
+// the custom kernels (the sequence primitives) as with MLX's operations.
+void check_case_matches_operations(
+    RecurrentLayer& layer,
+    const ScanCase& c,
+    const mx::array& x,
+    double rtol,
+    double atol) {
+  CAPTURE(describe(c));
+  std::vector<mx::array> fused;
+  std::vector<mx::array> ops;
+  {
+    CustomKernelsScope kernels(true);
+    fused = scan_value_and_grads(layer, c, x);
+  }
+  {
+    CustomKernelsScope kernels(false);
+    ops = scan_value_and_grads(layer, c, x);
+  }
+  REQUIRE(fused.size() == ops.size());
+  for (size_t i = 0; i < fused.size(); ++i) {
+    CAPTURE(i);
+    CHECK(arrays_close(fused[i], ops[i], rtol, atol));
+  }
+}
+
+// The same over every case of scan_cases().
 void check_kernels_match_operations(
     RecurrentLayer& layer,
     const mx::array& x,
     bool lstm) {
   for (const auto& c : scan_cases(lstm)) {
-    CAPTURE(describe(c));
-    std::vector<mx::array> fused;
-    std::vector<mx::array> ops;
-    {
-      CustomKernelsScope kernels(true);
-      fused = scan_value_and_grads(layer, c, x);
-    }
-    {
-      CustomKernelsScope kernels(false);
-      ops = scan_value_and_grads(layer, c, x);
-    }
-    REQUIRE(fused.size() == ops.size());
-    for (size_t i = 0; i < fused.size(); ++i) {
-      CAPTURE(i);
-      CHECK(arrays_close(fused[i], ops[i], 1e-4, 1e-5));
-    }
+    check_case_matches_operations(layer, c, x, 1e-4, 1e-5);
   }
 }
 
@@ -253,20 +263,7 @@ TEST_CASE("sequence kernels split the batch between threads") {
   for (RecurrentLayer* layer : {static_cast<RecurrentLayer*>(&lstm),
                                 static_cast<RecurrentLayer*>(&gru)}) {
     CAPTURE(layer->type_name());
-    std::vector<mx::array> fused;
-    std::vector<mx::array> ops;
-    {
-      CustomKernelsScope kernels(true);
-      fused = scan_value_and_grads(*layer, c, x);
-    }
-    {
-      CustomKernelsScope kernels(false);
-      ops = scan_value_and_grads(*layer, c, x);
-    }
-    for (size_t i = 0; i < fused.size(); ++i) {
-      CAPTURE(i);
-      CHECK(arrays_close(fused[i], ops[i], 1e-3, 1e-4));
-    }
+    check_case_matches_operations(*layer, c, x, 1e-3, 1e-4);
   }
 }
 
@@ -280,21 +277,7 @@ TEST_CASE("lstm weight gradient spans several blocks") {
   LSTM lstm(8, 128);
   for (const ScanCase& c : {ScanCase{true, true, true, true, true},
                             ScanCase{false, false, false, false, false}}) {
-    CAPTURE(describe(c));
-    std::vector<mx::array> fused;
-    std::vector<mx::array> ops;
-    {
-      CustomKernelsScope kernels(true);
-      fused = scan_value_and_grads(lstm, c, x);
-    }
-    {
-      CustomKernelsScope kernels(false);
-      ops = scan_value_and_grads(lstm, c, x);
-    }
-    for (size_t i = 0; i < fused.size(); ++i) {
-      CAPTURE(i);
-      CHECK(arrays_close(fused[i], ops[i], 1e-3, 1e-4));
-    }
+    check_case_matches_operations(lstm, c, x, 1e-3, 1e-4);
   }
 }
 
@@ -308,20 +291,7 @@ TEST_CASE("sequence kernels take an empty batch") {
   for (RecurrentLayer* layer : {static_cast<RecurrentLayer*>(&lstm),
                                 static_cast<RecurrentLayer*>(&gru)}) {
     CAPTURE(layer->type_name());
-    std::vector<mx::array> fused;
-    std::vector<mx::array> ops;
-    {
-      CustomKernelsScope kernels(true);
-      fused = scan_value_and_grads(*layer, c, x);
-    }
-    {
-      CustomKernelsScope kernels(false);
-      ops = scan_value_and_grads(*layer, c, x);
-    }
-    for (size_t i = 0; i < fused.size(); ++i) {
-      CAPTURE(i);
-      CHECK(arrays_close(fused[i], ops[i]));
-    }
+    check_case_matches_operations(*layer, c, x, 1e-5, 1e-6);
   }
 }
 
