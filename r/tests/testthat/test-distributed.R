@@ -118,11 +118,14 @@ test_that("all_sum and average_gradients match sums over 2 and 3 ranks", {
     }
 
     # Training with the global batch split over the ranks gives the
-    # weights of one process that takes the whole batch, on every rank.
+    # weights of one process that takes the whole batch, on every rank,
+    # also when each rank splits its share in two (threads = 2).
     single <- train_mlp()
     for (result in results) {
       expect_equal(result$weights, single, tolerance = 1e-5)
       expect_identical(result$weights, results[[1]]$weights)
+      expect_equal(result$weights_split, single, tolerance = 1e-5)
+      expect_identical(result$weights_split, results[[1]]$weights_split)
     }
   }
 })

@@ -114,7 +114,6 @@ class TrainStep {
    * With `split.parts` above 1 each process also splits its batch into
    * parts that run side by side on its CPU threads (see BatchSplit), and
    * eval() evaluates with parallel::eval_parts().
-   * NOTE: a group together with split parts has not been run yet.
    */
   TrainStep(
       ModulePtr model,

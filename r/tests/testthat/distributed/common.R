@@ -12,8 +12,9 @@ rank_gradients <- function(rank) {
 
 # Trains a small MLP on fixed random data with a global batch of 12 rows and
 # returns its parameters as R arrays. With a group, each rank takes its
-# share of every global batch and the step averages the gradients.
-train_mlp <- function(group = NULL, epochs = 2) {
+# share of every global batch and the step averages the gradients. With
+# `threads` above 1, each rank splits its share into that many parts.
+train_mlp <- function(group = NULL, epochs = 2, threads = 1L) {
   set.seed(7)
   x <- matrix(rnorm(48 * 4), 48, 4)
   y <- factor(sample(1:3, 48, replace = TRUE))
@@ -22,7 +23,8 @@ train_mlp <- function(group = NULL, epochs = 2) {
     mlx_cross_entropy(mlx_forward(model, x), y, reduction = "mean")
   }
   optimizer <- mlx_optimizer_adam(learning_rate = 0.01)
-  step <- mlx_train_step(model, optimizer, loss_fn, group = group)
+  step <- mlx_train_step(model, optimizer, loss_fn, group = group,
+                         threads = threads)
   for (epoch in seq_len(epochs)) {
     for (batch in mlx_batches(x, y, batch_size = 12, group = group)) {
       step(batch[[1]], batch[[2]])

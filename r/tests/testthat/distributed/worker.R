@@ -28,6 +28,7 @@ result <- list(
   average_one_chunk = averaged(32 * 1024^2),
   average_small_chunks = averaged(16),
   average_each = averaged(0),
-  weights = train_mlp(group)
+  weights = train_mlp(group),
+  weights_split = train_mlp(group, threads = 2L)
 )
 saveRDS(result, file.path(args[[1]], sprintf("rank-%d.rds", rank)))
