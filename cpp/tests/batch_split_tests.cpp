@@ -235,7 +235,11 @@ TEST_CASE("split batch errors") {
       std::invalid_argument);
   CHECK_THROWS_WITH_AS(
       value_and_grad(*model, loss_fn, BatchSplit{0}),
-      doctest::Contains("at least 1, but is 0"),
+      doctest::Contains("from 1 to 256, but is 0"),
+      std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      value_and_grad(*model, loss_fn, BatchSplit{BatchSplit::kMaxParts + 1}),
+      doctest::Contains("from 1 to 256, but is 257"),
       std::invalid_argument);
 
   auto normalized = std::make_shared<Sequential>(std::vector<ModulePtr>{

@@ -93,13 +93,14 @@ check_number <- function(x, arg = rlang::caller_arg(x),
 # A whole number of at least `min`.
 # A whole number of at least `min` that fits in a 32-bit integer, the type
 # MLX uses for sizes.
-check_count <- function(x, min = 0, arg = rlang::caller_arg(x),
+check_count <- function(x, min = 0, max = .Machine$integer.max,
+                        arg = rlang::caller_arg(x),
                         call = rlang::caller_env()) {
   if (!is.numeric(x) || length(x) != 1 || !is.finite(x) || x != trunc(x) ||
-    x < min || x > .Machine$integer.max) {
+    x < min || x > max) {
     received <- describe_value(x)
     abort_invalid(
-      "{.arg {arg}} must be a whole number from {min} to 2147483647.",
+      "{.arg {arg}} must be a whole number from {min} to {max}.",
       "You supplied {received}.",
       call
     )

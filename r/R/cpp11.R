@@ -584,6 +584,10 @@ mlx_num_threads_ <- function() {
   .Call(`_Rmlx_mlx_num_threads_`)
 }
 
+max_batch_parts_ <- function() {
+  .Call(`_Rmlx_max_batch_parts_`)
+}
+
 train_step_new_ <- function(module, opt, fn, compile, group, all_reduce_size, threads, reduction) {
   .Call(`_Rmlx_train_step_new_`, module, opt, fn, compile, group, all_reduce_size, threads, reduction)
 }

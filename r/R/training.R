@@ -35,9 +35,9 @@ check_loss_fn <- function(fn, call = rlang::caller_env()) {
 #' @param fn A function `fn(module, ...)` returning a scalar MLX array (the
 #'   loss), or a list whose first element is the loss.
 #' @param threads Number of parts to split each batch into, so that they run
-#'   side by side on that many CPU threads (see *Split batches*). The
-#'   default, 1, runs the batch whole. [mlx_num_threads()] gives the number
-#'   of processors available.
+#'   side by side on that many CPU threads (see *Split batches*), at most
+#'   256. The default, 1, runs the batch whole. [mlx_num_threads()] gives
+#'   the number of processors available.
 #' @param reduction How `fn` combines the losses of the batch's examples:
 #'   `"mean"` (the default) or `"sum"`. Used only with `threads` above 1.
 #' @section Split batches:
@@ -78,7 +78,7 @@ mlx_value_and_grad <- function(module, fn, threads = 1L,
                                reduction = c("mean", "sum")) {
   check_module(module)
   check_loss_fn(fn)
-  check_count(threads, min = 1)
+  check_count(threads, min = 1, max = max_batch_parts_())
   reduction <- rlang::arg_match(reduction)
   function(...) {
     args <- lapply(list(...), function(x) {
@@ -157,7 +157,7 @@ mlx_num_threads <- function() {
 #' @param threads Number of parts to split each batch into, run side by side
 #'   on that many CPU threads, as [mlx_value_and_grad()] describes under
 #'   *Split batches*; with a `group`, each process splits its own share.
-#'   The default, 1, runs the batch whole.
+#'   At most 256; the default, 1, runs the batch whole.
 #' @param reduction How `fn` combines the losses of the batch's examples,
 #'   `"mean"` (the default) or `"sum"`, for `threads` above 1.
 #' @section Labels:
@@ -190,7 +190,7 @@ mlx_train_step <- function(module, optimizer, fn, compile = TRUE,
     group <- check_group(group)
   }
   check_number(all_reduce_size)
-  check_count(threads, min = 1)
+  check_count(threads, min = 1, max = max_batch_parts_())
   reduction <- rlang::arg_match(reduction)
   sync_mlx_seed()
   ptr <- train_step_new_(module, optimizer$ptr, fn, compile, group$ptr,

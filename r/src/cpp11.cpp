@@ -1050,6 +1050,13 @@ extern "C" SEXP _Rmlx_mlx_num_threads_() {
   END_CPP11
 }
 // optimizers.cpp
+int max_batch_parts_();
+extern "C" SEXP _Rmlx_max_batch_parts_() {
+  BEGIN_CPP11
+    return cpp11::as_sexp(max_batch_parts_());
+  END_CPP11
+}
+// optimizers.cpp
 SEXP train_step_new_(SEXP module, SEXP opt, SEXP fn, bool compile, SEXP group, double all_reduce_size, int threads, std::string reduction);
 extern "C" SEXP _Rmlx_train_step_new_(SEXP module, SEXP opt, SEXP fn, SEXP compile, SEXP group, SEXP all_reduce_size, SEXP threads, SEXP reduction) {
   BEGIN_CPP11
@@ -1237,6 +1244,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_group_size_",                        (DL_FUNC) &_Rmlx_group_size_,                         1},
     {"_Rmlx_init_array_",                        (DL_FUNC) &_Rmlx_init_array_,                         4},
     {"_Rmlx_load_arrays_",                       (DL_FUNC) &_Rmlx_load_arrays_,                        1},
+    {"_Rmlx_max_batch_parts_",                   (DL_FUNC) &_Rmlx_max_batch_parts_,                    0},
     {"_Rmlx_memory_growth_",                     (DL_FUNC) &_Rmlx_memory_growth_,                      1},
     {"_Rmlx_memory_mark_collected_",             (DL_FUNC) &_Rmlx_memory_mark_collected_,              0},
     {"_Rmlx_mlx_active_memory_",                 (DL_FUNC) &_Rmlx_mlx_active_memory_,                  0},

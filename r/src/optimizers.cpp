@@ -417,6 +417,11 @@ int mlx_num_threads_() {
   return rmlx::parallel::available_processors();
 }
 
+[[cpp11::register]]
+int max_batch_parts_() {
+  return nn::BatchSplit::kMaxParts;
+}
+
 // The step's external pointer protects list(module, optimizer, loss
 // function), the R objects its callback uses.
 [[cpp11::register]]

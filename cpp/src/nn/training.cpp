@@ -4,6 +4,7 @@
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
+#include <string>
 
 #include "rmlx/distributed.h"
 #include "rmlx/parallel.h"
@@ -236,15 +237,22 @@ ValueAndGrad combine_parts(
   return out;
 }
 
+// Throws std::invalid_argument naming `caller` unless split.parts is from 1
+// to BatchSplit::kMaxParts.
+void check_parts(const char* caller, const BatchSplit& split) {
+  if (split.parts < 1 || split.parts > BatchSplit::kMaxParts) {
+    throw std::invalid_argument(
+        std::string("[") + caller + "] The number of parts to split a batch "
+        "into must be from 1 to " + std::to_string(BatchSplit::kMaxParts) +
+        ", but is " + std::to_string(split.parts) + ".");
+  }
+}
+
 } // namespace
 
 ValueAndGradFn
 value_and_grad(Module& model, LossFn loss_fn, BatchSplit split) {
-  if (split.parts < 1) {
-    throw std::invalid_argument(
-        "[value_and_grad] The number of parts to split a batch into must be "
-        "at least 1, but is " + std::to_string(split.parts) + ".");
-  }
+  check_parts("value_and_grad", split);
   auto whole = value_and_grad(model, loss_fn);
   if (split.parts == 1) {
     return whole;
@@ -306,11 +314,7 @@ TrainStep::TrainStep(
     throw std::invalid_argument(
         "[TrainStep] The loss function is empty. Pass a callable.");
   }
-  if (split_.parts < 1) {
-    throw std::invalid_argument(
-        "[TrainStep] The number of parts to split a batch into must be at "
-        "least 1, but is " + std::to_string(split_.parts) + ".");
-  }
+  check_parts("TrainStep", split_);
 }
 
 TrainStep::Layout TrainStep::current_layout() const {

@@ -80,6 +80,8 @@ test_that("split batches reject what they cannot split", {
   expect_error(vg(data$x, list(1)), "argument 2 of the batch must be an array")
   expect_error(mlx_value_and_grad(model, ce_loss("mean"), threads = 0),
                "threads")
+  expect_error(mlx_value_and_grad(model, ce_loss("mean"), threads = 257),
+               "`threads` must be a whole number from 1 to 256")
   expect_error(mlx_value_and_grad(model, ce_loss("mean"), reduction = "max"),
                "reduction")
   expect_error(mlx_train_step(model, mlx_optimizer_sgd(learning_rate = 0.1),

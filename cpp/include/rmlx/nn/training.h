@@ -64,6 +64,12 @@ enum class BatchReduction { mean, sum };
  * so set the variable before evaluating anything (the R package sets 100).
  */
 struct BatchSplit {
+  /**
+   * The most parts a batch may be split into. Each part's stream is a
+   * thread that MLX keeps for the life of the process.
+   */
+  static constexpr int kMaxParts = 256;
+
   int parts = 1;
   BatchReduction reduction = BatchReduction::mean;
 };
