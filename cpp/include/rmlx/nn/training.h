@@ -65,7 +65,7 @@ enum class BatchReduction { mean, sum };
  */
 struct BatchSplit {
   /**
-   * The most parts a batch may be split into. Each part's stream is a
+   * The maximum number of parts of a batch. Each part's stream is a
    * thread that MLX keeps for the life of the process.
    */
   static constexpr int kMaxParts = 256;
