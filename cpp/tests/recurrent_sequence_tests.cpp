@@ -279,6 +279,12 @@ TEST_CASE("lstm weight gradient spans several blocks") {
                             ScanCase{false, false, false, false, false}}) {
     check_case_matches_operations(lstm, c, x, 1e-3, 1e-4);
   }
+  // A batch of more than 512 sequences makes every step a block of its own.
+  mx::random::seed(19);
+  auto wide = normal({600, 3, 5});
+  LSTM small(5, 7);
+  check_case_matches_operations(
+      small, ScanCase{true, true, true, true, true}, wide, 1e-4, 1e-5);
 }
 
 TEST_CASE("sequence kernels take an empty batch") {
