@@ -436,6 +436,24 @@ std::optional<std::vector<mx::array>> gru_sequence(
       x.ndim() == 3, stream);
 }
 
+// SequencePrimitive and SequenceGradPrimitive
+
+void SequencePrimitive::eval_gpu(
+    const std::vector<mx::array>&,
+    std::vector<mx::array>&) {
+  throw std::runtime_error(
+      std::string("[") + name() + "] Runs on the CPU only.");
+}
+
+bool SequencePrimitive::is_equivalent(const mx::Primitive& other) const {
+  return layout_ == static_cast<const SequencePrimitive&>(other).layout_;
+}
+
+bool SequenceGradPrimitive::is_equivalent(const mx::Primitive& other) const {
+  const auto& grad = static_cast<const SequenceGradPrimitive&>(other);
+  return layout_ == grad.layout_ && with_input_ == grad.with_input_;
+}
+
 // LSTMSequence
 
 std::vector<mx::Shape> LSTMSequence::output_shapes(
@@ -449,10 +467,6 @@ std::vector<mx::Shape> LSTMSequence::output_shapes(
   int width = detail::input_width(dims);
   return {sequence, sequence, state, state, {n, steps, width},
           {steps, n, 6 * h}};
-}
-
-bool LSTMSequence::is_equivalent(const mx::Primitive& other) const {
-  return layout_ == static_cast<const LSTMSequence&>(other).layout_;
 }
 
 void LSTMSequence::eval_cpu(
@@ -524,20 +538,7 @@ std::vector<mx::array> LSTMSequence::vjp(
   return select_gradients(by_input, primals, argnums, s);
 }
 
-void LSTMSequence::eval_gpu(
-    const std::vector<mx::array>&,
-    std::vector<mx::array>&) {
-  throw std::runtime_error(
-      "[LSTMSequence] Runs on the CPU only (lstm_sequence() returns no "
-      "result elsewhere).");
-}
-
 // LSTMSequenceGrad
-
-bool LSTMSequenceGrad::is_equivalent(const mx::Primitive& other) const {
-  const auto& grad = static_cast<const LSTMSequenceGrad&>(other);
-  return layout_ == grad.layout_ && with_input_ == grad.with_input_;
-}
 
 void LSTMSequenceGrad::eval_cpu(
     const std::vector<mx::array>& inputs,
@@ -571,12 +572,6 @@ void LSTMSequenceGrad::eval_cpu(
   });
 }
 
-void LSTMSequenceGrad::eval_gpu(
-    const std::vector<mx::array>&,
-    std::vector<mx::array>&) {
-  throw std::runtime_error("[LSTMSequenceGrad] Runs on the CPU only.");
-}
-
 // GRUSequence
 
 std::vector<mx::Shape> GRUSequence::output_shapes(
@@ -587,10 +582,6 @@ std::vector<mx::Shape> GRUSequence::output_shapes(
   int h = dims.hidden;
   int width = detail::input_width(dims);
   return {{n, steps, h}, {n, h}, {n, steps, width}, {n, steps, 4 * h}};
-}
-
-bool GRUSequence::is_equivalent(const mx::Primitive& other) const {
-  return layout_ == static_cast<const GRUSequence&>(other).layout_;
 }
 
 void GRUSequence::eval_cpu(
@@ -658,20 +649,7 @@ std::vector<mx::array> GRUSequence::vjp(
   return select_gradients(by_input, primals, argnums, s);
 }
 
-void GRUSequence::eval_gpu(
-    const std::vector<mx::array>&,
-    std::vector<mx::array>&) {
-  throw std::runtime_error(
-      "[GRUSequence] Runs on the CPU only (gru_sequence() returns no result "
-      "elsewhere).");
-}
-
 // GRUSequenceGrad
-
-bool GRUSequenceGrad::is_equivalent(const mx::Primitive& other) const {
-  const auto& grad = static_cast<const GRUSequenceGrad&>(other);
-  return layout_ == grad.layout_ && with_input_ == grad.with_input_;
-}
 
 void GRUSequenceGrad::eval_cpu(
     const std::vector<mx::array>& inputs,
@@ -701,12 +679,6 @@ void GRUSequenceGrad::eval_cpu(
     data.d_final_hidden = cotangent_rows(cotangents[1], storage[1]);
     detail::gru_sequence_backward(data, dims);
   });
-}
-
-void GRUSequenceGrad::eval_gpu(
-    const std::vector<mx::array>&,
-    std::vector<mx::array>&) {
-  throw std::runtime_error("[GRUSequenceGrad] Runs on the CPU only.");
 }
 
 } // namespace rmlx::nn

@@ -109,6 +109,43 @@ struct SequenceLayout {
 };
 
 /**
+ * What the sequence primitives share: the layout of their inputs, which
+ * primitives compare for equivalence, and evaluation on the CPU only
+ * (lstm_sequence() and gru_sequence() return no result elsewhere).
+ */
+class SequencePrimitive : public mx::Primitive {
+ public:
+  SequencePrimitive(mx::Stream stream, SequenceLayout layout)
+      : mx::Primitive(stream), layout_(layout) {}
+
+  void eval_gpu(
+      const std::vector<mx::array>& inputs,
+      std::vector<mx::array>& outputs) override;
+  bool is_equivalent(const mx::Primitive& other) const override;
+
+ protected:
+  SequenceLayout layout_;
+};
+
+/**
+ * A gradient of a sequence primitive, which also computes the gradient of
+ * x when `with_input`. It has no derivatives itself.
+ */
+class SequenceGradPrimitive : public SequencePrimitive {
+ public:
+  SequenceGradPrimitive(
+      mx::Stream stream,
+      SequenceLayout layout,
+      bool with_input)
+      : SequencePrimitive(stream, layout), with_input_(with_input) {}
+
+  bool is_equivalent(const mx::Primitive& other) const override;
+
+ protected:
+  bool with_input_;
+};
+
+/**
  * The primitive behind lstm_sequence(), on batched inputs (x, wx, wh,
  * [bias], [hidden], [cell], [lengths]). Outputs 0 to 3 are those of
  * lstm_sequence(). The gradient reads the others: 4, the rows
@@ -116,15 +153,11 @@ struct SequenceLayout {
  * f, g, o, the cell state before the step and tanh of the one after it
  * (L, N, 6H).
  */
-class LSTMSequence : public mx::Primitive {
+class LSTMSequence : public SequencePrimitive {
  public:
-  LSTMSequence(mx::Stream stream, SequenceLayout layout)
-      : mx::Primitive(stream), layout_(layout) {}
+  using SequencePrimitive::SequencePrimitive;
 
   void eval_cpu(
-      const std::vector<mx::array>& inputs,
-      std::vector<mx::array>& outputs) override;
-  void eval_gpu(
       const std::vector<mx::array>& inputs,
       std::vector<mx::array>& outputs) override;
   std::vector<mx::array> vjp(
@@ -135,12 +168,8 @@ class LSTMSequence : public mx::Primitive {
   const char* name() const override {
     return "LSTMSequence";
   }
-  bool is_equivalent(const mx::Primitive& other) const override;
   std::vector<mx::Shape> output_shapes(
       const std::vector<mx::array>& inputs) override;
-
- private:
-  SequenceLayout layout_;
 };
 
 /**
@@ -149,27 +178,18 @@ class LSTMSequence : public mx::Primitive {
  * sequences and of the final hidden and cell states). It returns the
  * transpose of the gradient of [W_x, W_h, b] (D + H + 1, 4H), the
  * gradients of the initial hidden and cell states (N, H) and, when
- * `with_input`, of x. It has no derivatives itself.
+ * `with_input`, of x.
  */
-class LSTMSequenceGrad : public mx::Primitive {
+class LSTMSequenceGrad : public SequenceGradPrimitive {
  public:
-  LSTMSequenceGrad(mx::Stream stream, SequenceLayout layout, bool with_input)
-      : mx::Primitive(stream), layout_(layout), with_input_(with_input) {}
+  using SequenceGradPrimitive::SequenceGradPrimitive;
 
   void eval_cpu(
-      const std::vector<mx::array>& inputs,
-      std::vector<mx::array>& outputs) override;
-  void eval_gpu(
       const std::vector<mx::array>& inputs,
       std::vector<mx::array>& outputs) override;
   const char* name() const override {
     return "LSTMSequenceGrad";
   }
-  bool is_equivalent(const mx::Primitive& other) const override;
-
- private:
-  SequenceLayout layout_;
-  bool with_input_;
 };
 
 /**
@@ -179,15 +199,11 @@ class LSTMSequenceGrad : public mx::Primitive {
  * [x_t, h_{t-1}, 1] of every step (N, L, D + H + 1), and 3, per step r,
  * z, n and the hidden projection of n plus bhn (N, L, 4H).
  */
-class GRUSequence : public mx::Primitive {
+class GRUSequence : public SequencePrimitive {
  public:
-  GRUSequence(mx::Stream stream, SequenceLayout layout)
-      : mx::Primitive(stream), layout_(layout) {}
+  using SequencePrimitive::SequencePrimitive;
 
   void eval_cpu(
-      const std::vector<mx::array>& inputs,
-      std::vector<mx::array>& outputs) override;
-  void eval_gpu(
       const std::vector<mx::array>& inputs,
       std::vector<mx::array>& outputs) override;
   std::vector<mx::array> vjp(
@@ -198,12 +214,8 @@ class GRUSequence : public mx::Primitive {
   const char* name() const override {
     return "GRUSequence";
   }
-  bool is_equivalent(const mx::Primitive& other) const override;
   std::vector<mx::Shape> output_shapes(
       const std::vector<mx::array>& inputs) override;
-
- private:
-  SequenceLayout layout_;
 };
 
 /**
@@ -211,28 +223,18 @@ class GRUSequence : public mx::Primitive {
  * 2 and 3, [lengths], and the cotangents of the hidden sequence and of the
  * final hidden state). It returns the transposes of the gradients of W_x
  * (D, 3H) and W_h (H, 3H), the gradients of the bias (3H), of bhn (H) and
- * of the initial hidden state (N, H) and, when `with_input`, of x. It has
- * no derivatives itself.
+ * of the initial hidden state (N, H) and, when `with_input`, of x.
  */
-class GRUSequenceGrad : public mx::Primitive {
+class GRUSequenceGrad : public SequenceGradPrimitive {
  public:
-  GRUSequenceGrad(mx::Stream stream, SequenceLayout layout, bool with_input)
-      : mx::Primitive(stream), layout_(layout), with_input_(with_input) {}
+  using SequenceGradPrimitive::SequenceGradPrimitive;
 
   void eval_cpu(
-      const std::vector<mx::array>& inputs,
-      std::vector<mx::array>& outputs) override;
-  void eval_gpu(
       const std::vector<mx::array>& inputs,
       std::vector<mx::array>& outputs) override;
   const char* name() const override {
     return "GRUSequenceGrad";
   }
-  bool is_equivalent(const mx::Primitive& other) const override;
-
- private:
-  SequenceLayout layout_;
-  bool with_input_;
 };
 
 } // namespace rmlx::nn
