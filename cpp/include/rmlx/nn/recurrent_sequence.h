@@ -109,7 +109,7 @@ struct SequenceLayout {
 };
 
 /**
- * What the sequence primitives share: the layout of their inputs, which
+ * The base of the sequence primitives: the layout of their inputs, which
  * primitives compare for equivalence, and evaluation on the CPU only
  * (lstm_sequence() and gru_sequence() return no result elsewhere).
  */
