@@ -267,24 +267,27 @@ TEST_CASE("sequence kernels split the batch between threads") {
   }
 }
 
-TEST_CASE("lstm weight gradient spans several blocks") {
-  // The backward pass multiplies the weight gradient in blocks of about
+TEST_CASE("sequence weight gradients span several blocks") {
+  // The backward passes multiply the weight gradients in blocks of about
   // 512 rows per thread. 9 sequences of 150 steps give each thread more
   // than one block and a partial last one, on one thread or several.
   mx::random::seed(17);
   auto x = normal({9, 150, 8});
   mx::random::seed(18);
   LSTM lstm(8, 128);
-  for (const ScanCase& c : {ScanCase{true, true, true, true, true},
-                            ScanCase{false, false, false, false, false}}) {
-    check_case_matches_operations(lstm, c, x, 1e-3, 1e-4);
-  }
+  GRU gru(8, 128);
   // A batch of more than 512 sequences makes every step a block of its own.
   mx::random::seed(19);
   auto wide = normal({600, 3, 5});
-  LSTM small(5, 7);
-  check_case_matches_operations(
-      small, ScanCase{true, true, true, true, true}, wide, 1e-4, 1e-5);
+  LSTM small_lstm(5, 7);
+  GRU small_gru(5, 7);
+  for (const ScanCase& c : {ScanCase{true, true, true, true, true},
+                            ScanCase{false, false, false, false, false}}) {
+    check_case_matches_operations(lstm, c, x, 1e-3, 1e-4);
+    check_case_matches_operations(gru, c, x, 1e-3, 1e-4);
+    check_case_matches_operations(small_lstm, c, wide, 1e-4, 1e-5);
+    check_case_matches_operations(small_gru, c, wide, 1e-4, 1e-5);
+  }
 }
 
 TEST_CASE("sequence kernels take an empty batch") {

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <optional>
 #include <vector>
 
@@ -284,11 +285,12 @@ void lstm_forward_rows(
 }
 
 // The transposed weight gradient of a range of sequences: the sum over
-// their rows of input_row^T gate_grads, where input_row is a saved row
-// [x_t, h_{t-1}, 1] and gate_grads the gradients of that step's gate
-// pre-activations. It multiplies blocks of about kBlockRows rows, which
-// stay in the caches between the steps that fill them and the product,
-// instead of sending all N * L rows of gate gradients to memory and back.
+// their rows of input^T gate_grads, where input is `width` columns of a
+// saved row [x_t, h_{t-1}, 1] and gate_grads the gradients of that step's
+// gate pre-activations. It multiplies blocks of about kBlockRows rows,
+// which stay in the caches between the steps that fill them and the
+// product, instead of sending all N * L rows of gate gradients to memory
+// and back.
 class WeightGradientBlocks {
  public:
   // `out` receives the (width, gates) result; `rows_per_step` rows come
@@ -305,9 +307,9 @@ class WeightGradientBlocks {
         out_(out) {}
 
   // Adds one row: copies it into the block and multiplies the block once
-  // it is full.
-  void add_row(const float* input_row, const float* gate_grads) {
-    std::copy_n(input_row, width_, inputs_.data() + used_ * width_);
+  // it is full. `input` points to the row's first column of the product.
+  void add_row(const float* input, const float* gate_grads) {
+    std::copy_n(input, width_, inputs_.data() + used_ * width_);
     gate_grads_.set_row(used_, gate_grads);
     if (++used_ == block_) {
       multiply_block();
@@ -352,6 +354,47 @@ class WeightGradientBlocks {
   float* out_;
   size_t used_ = 0;
   bool written_ = false;
+};
+
+// The weight gradients of a backward pass split over ranges of sequences.
+// The range that starts at sequence 0 writes into the outputs, the others
+// into buffers of their own, which add_partials() adds to the outputs once
+// the threads have joined.
+class PartialSums {
+ public:
+  // The sums go to `outputs`, whose numbers of floats are `sizes`.
+  PartialSums(std::vector<float*> outputs, std::vector<size_t> sizes)
+      : outputs_(std::move(outputs)), sizes_(std::move(sizes)) {}
+
+  // Returns where the range that starts at sequence `first` writes each
+  // output. Threads may call it at the same time.
+  std::vector<float*> targets(size_t first) {
+    if (first == 0) {
+      return outputs_;
+    }
+    std::vector<float*> buffers;
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (size_t i = 0; i < outputs_.size(); ++i) {
+      partials_.push_back({i, std::make_unique<float[]>(sizes_[i])});
+      buffers.push_back(partials_.back().second.get());
+    }
+    return buffers;
+  }
+
+  void add_partials() {
+    for (const auto& [output, partial] : partials_) {
+      float* sum = outputs_[output];
+      for (size_t i = 0; i < sizes_[output]; ++i) {
+        sum[i] += partial[i];
+      }
+    }
+  }
+
+ private:
+  std::vector<float*> outputs_;
+  std::vector<size_t> sizes_;
+  std::mutex mutex_;
+  std::vector<std::pair<size_t, std::unique_ptr<float[]>>> partials_;
 };
 
 // Runs the gradient of lstm_forward_rows over sequences [first, last),
@@ -455,15 +498,16 @@ void gru_forward_rows(
 }
 
 // The GRU counterpart of lstm_backward_rows. The gradients of the input
-// projections go to d_inputs and of the hidden projections to d_hidden,
-// both (N * L, 3H), and those of the biases to d_bias (N, 4H).
+// projections go to `input_grad` with the x columns of the saved rows,
+// those of the hidden projections to `hidden_grad` with their h columns,
+// and those of the biases to d_bias (N, 4H).
 void gru_backward_rows(
     const GRUBackwardData& data,
     const SequenceDims& dims,
     const PackedMatrix& wh,
     const PackedMatrix* wx,
-    PackedMatrix& d_inputs,
-    PackedMatrix& d_hidden,
+    WeightGradientBlocks& input_grad,
+    WeightGradientBlocks& hidden_grad,
     float* d_bias,
     size_t first,
     size_t last) {
@@ -492,8 +536,9 @@ void gru_backward_rows(
         std::fill_n(dx, 3 * h, 0.0f);
         std::fill_n(dp, 3 * h, 0.0f);
       }
-      d_inputs.set_row(row, dx);
-      d_hidden.set_row(row, dp);
+      const float* input = data.inputs + row * width;
+      input_grad.add_row(input, dx);
+      hidden_grad.add_row(input + d, dp);
     }
     packed_gemm(rows, {step_hidden.data(), 3 * h, 1}, wh,
                 data.d_hidden0 + first * h, h, true);
@@ -503,26 +548,6 @@ void gru_backward_rows(
                   dims.steps * d, false);
     }
   }
-}
-
-// Computes the transposed gradient of the weights that multiply the
-// columns [column, column + cols) of the saved input rows:
-// d_weights (cols, G) = rows^T d_gates, with d_gates (N * L, G). The
-// product is split over the cols rows of the result.
-void weight_gradient(
-    const float* inputs,
-    size_t width,
-    size_t column,
-    size_t cols,
-    const PackedMatrix& d_gates,
-    float* d_weights) {
-  size_t gates = d_gates.cols();
-  double per_row = static_cast<double>(d_gates.rows()) * gates;
-  for_ranges(cols, per_row, [&](size_t first, size_t last) {
-    StridedMatrix rows_t = {inputs + column + first, 1, width};
-    packed_gemm(last - first, rows_t, d_gates, d_weights + first * gates,
-                gates, false);
-  });
 }
 
 // Writes the sum of the rows of `rows` (count x width) to `sum`.
@@ -568,41 +593,24 @@ void lstm_sequence_backward(
     const SequenceDims& dims) {
   size_t h = dims.hidden;
   size_t width = input_width(dims);
-  size_t result_size = width * 4 * h;
   PackedMatrix wh(data.wh, 4 * h, h, h, 1);
   std::optional<PackedMatrix> wx;
   if (data.d_x) {
     wx.emplace(data.wx, 4 * h, dims.input, dims.input, 1);
   }
-  // Each range of sequences sums its own weight gradient: the first into
-  // the output, the others into buffers added to it afterwards.
-  std::mutex partials_mutex;
-  std::vector<std::unique_ptr<float[]>> partials;
+  PartialSums sums({data.d_weights}, {width * 4 * h});
   double per_sequence = static_cast<double>(dims.steps) * 4 * h *
       (h + width + (wx ? dims.input : 0));
   for_ranges(dims.batch, per_sequence, [&](size_t first, size_t last) {
-    std::unique_ptr<float[]> partial;
-    float* out = data.d_weights;
-    if (first > 0) {
-      partial.reset(new float[result_size]);
-      out = partial.get();
-    }
     // The input rows end with a 1, so the product's last row, the sum of
     // the gates' gradients, is the bias gradient.
-    WeightGradientBlocks weight_grad(width, 4 * h, last - first, out);
+    WeightGradientBlocks weight_grad(width, 4 * h, last - first,
+                                     sums.targets(first)[0]);
     lstm_backward_rows(data, dims, wh, wx ? &*wx : nullptr, weight_grad,
                        first, last);
     weight_grad.finish();
-    if (partial) {
-      std::lock_guard<std::mutex> lock(partials_mutex);
-      partials.push_back(std::move(partial));
-    }
   });
-  for (const auto& partial : partials) {
-    for (size_t i = 0; i < result_size; ++i) {
-      data.d_weights[i] += partial[i];
-    }
-  }
+  sums.add_partials();
 }
 
 void gru_sequence_forward(const GRUForwardData& data, const SequenceDims& dims) {
@@ -635,28 +643,32 @@ void gru_sequence_backward(
     const SequenceDims& dims) {
   size_t h = dims.hidden;
   size_t d = dims.input;
-  size_t sequence_rows = dims.batch * dims.steps;
-  PackedMatrix d_inputs(sequence_rows, 3 * h);
-  PackedMatrix d_hidden(sequence_rows, 3 * h);
   std::vector<float> d_bias(dims.batch * 4 * h);
   PackedMatrix wh(data.wh, 3 * h, h, h, 1);
   std::optional<PackedMatrix> wx;
   if (data.d_x) {
     wx.emplace(data.wx, 3 * h, d, d, 1);
   }
-  double per_sequence =
-      static_cast<double>(dims.steps) * 3 * h * (h + (wx ? d : 0));
+  // The gradient of W_x comes from the x columns of the saved rows, and
+  // that of W_h from their h columns.
+  PartialSums sums({data.d_input_weights, data.d_hidden_weights},
+                   {d * 3 * h, h * 3 * h});
+  double per_sequence = static_cast<double>(dims.steps) * 3 * h *
+      (2 * h + d + (wx ? d : 0));
   for_ranges(dims.batch, per_sequence, [&](size_t first, size_t last) {
-    gru_backward_rows(data, dims, wh, wx ? &*wx : nullptr, d_inputs,
-                      d_hidden, d_bias.data(), first, last);
+    auto targets = sums.targets(first);
+    WeightGradientBlocks input_grad(d, 3 * h, last - first, targets[0]);
+    WeightGradientBlocks hidden_grad(h, 3 * h, last - first, targets[1]);
+    gru_backward_rows(data, dims, wh, wx ? &*wx : nullptr, input_grad,
+                      hidden_grad, d_bias.data(), first, last);
+    input_grad.finish();
+    hidden_grad.finish();
   });
+  sums.add_partials();
   std::vector<float> bias_sums(4 * h);
   sum_rows(d_bias.data(), dims.batch, 4 * h, bias_sums.data());
   std::copy_n(bias_sums.begin(), 3 * h, data.d_bias);
   std::copy_n(bias_sums.begin() + 3 * h, h, data.d_hidden_bias);
-  size_t width = input_width(dims);
-  weight_gradient(data.inputs, width, 0, d, d_inputs, data.d_input_weights);
-  weight_gradient(data.inputs, width, d, h, d_hidden, data.d_hidden_weights);
 }
 
 } // namespace rmlx::nn::detail

@@ -4,9 +4,8 @@
 //
 // Every matrix product runs on packed_gemm() (recurrent_gemm.h): at each
 // step the products of the input and of the previous hidden state with
-// the weights, and the weight gradients, for the GRU one product over all
-// N * L rows after backpropagation through time, for the LSTM one per
-// block of about 512 rows during it. Sequences of the batch do
+// the weights, and the weight gradients, one product per block of about
+// 512 rows during backpropagation through time. Sequences of the batch do
 // not interact, so the kernels split the batch between threads (see
 // parallel_for() in window_geometry.h) when every thread gets enough work.
 // They call no BLAS, whose worker threads spin between calls on the cores
