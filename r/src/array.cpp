@@ -192,6 +192,8 @@ std::vector<mx::array> unwrap_list(const cpp11::list& arrays, const char* fn,
 
 [[cpp11::register]]
 SEXP as_mlx_(SEXP x, std::string dtype, bool scalar, SEXP device) {
+  // A matrix or higher-dimensional array is evaluated below.
+  rmlx_check_not_forked("as_mlx");
   const mx::Dtype target = rmlx_parse_dtype(dtype, "as_mlx");
   const mx::StreamOrDevice stream = rmlx_parse_stream(device, "as_mlx");
 

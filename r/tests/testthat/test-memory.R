@@ -78,3 +78,38 @@ test_that("an invalid rmlx.collect_bytes raises a clear error", {
     expect_error(mlx_eval(x), "rmlx.collect_bytes", class = "rmlx_error_invalid_argument")
   }
 })
+
+test_that("training functions fail in a forked child", {
+  skip_on_os("windows")
+  model <- mlx_linear(2, 1)
+  loss <- function(model, x, y) mlx_mse_loss(mlx_forward(model, x), y)
+  vg <- mlx_value_and_grad(model, loss)
+  step <- mlx_train_step(model, mlx_optimizer_sgd(0.1), loss)
+  x <- matrix(1, 4, 2)
+  y <- matrix(0, 4, 1)
+  # An evaluation in the parent starts MLX's stream thread, which the child
+  # lacks. as_mlx() evaluates a matrix, so without a check it would wait
+  # forever: collect with a timeout.
+  expected <- as.numeric(vg(x, y)$value)
+  calls <- list(
+    value_and_grad = function() vg(x, y),
+    train_step = function() step(x, y),
+    as_mlx = function() as_mlx(x)
+  )
+  for (name in names(calls)) {
+    job <- parallel::mcparallel(
+      tryCatch(calls[[name]](), error = function(e) conditionMessage(e))
+    )
+    result <- parallel::mccollect(job, wait = FALSE, timeout = 30)
+    if (is.null(result)) {
+      tools::pskill(job$pid)
+      parallel::mccollect(job, wait = TRUE)
+    }
+    expect_false(is.null(result), label = paste(name, "timed out"))
+    if (!is.null(result)) {
+      expect_match(unlist(result), "forked from the one that loaded Rmlx",
+                   label = name)
+    }
+  }
+  expect_equal(as.numeric(vg(x, y)$value), expected)
+})
