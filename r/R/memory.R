@@ -27,7 +27,8 @@
 #' core took 7 to 11% less time than with the option at `Inf`.
 #' @return A named numeric vector of bytes: `active` (held by arrays),
 #'   `peak` (the most active memory since the process started or the last
-#'   reset) and `cache` (freed buffers that MLX keeps for reuse).
+#'   reset, and never less than `active`) and `cache` (freed buffers that
+#'   MLX keeps for reuse).
 #' @seealso [mlx_clear_cache()]
 #' @examples
 #' x <- as_mlx(matrix(1, 100, 100))

@@ -1,5 +1,6 @@
 // Bindings for MLX's memory counters, and the growth check behind
 // collect_array_garbage() in R/memory.R, which runs R's garbage collector.
+#include <algorithm>
 #include <string>
 
 #include "rmlx_r.h"
@@ -9,9 +10,12 @@ namespace mx = mlx::core;
 [[cpp11::register]]
 cpp11::doubles mlx_memory_(bool reset_peak) {
   rmlx_check_not_forked("mlx_memory");
+  size_t active = mx::get_active_memory();
+  // MLX resets the peak to zero, not to the memory still active, so right
+  // after a reset its peak would be below `active`.
+  size_t peak = std::max(mx::get_peak_memory(), active);
   cpp11::writable::doubles out = {
-      static_cast<double>(mx::get_active_memory()),
-      static_cast<double>(mx::get_peak_memory()),
+      static_cast<double>(active), static_cast<double>(peak),
       static_cast<double>(mx::get_cache_memory())};
   out.names() = {"active", "peak", "cache"};
   if (reset_peak) {

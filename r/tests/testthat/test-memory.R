@@ -21,6 +21,15 @@ test_that("mlx_memory resets the peak", {
   expect_lt(after[["peak"]], before[["peak"]])
 })
 
+test_that("mlx_memory peak covers arrays kept over a reset", {
+  x <- as_mlx(matrix(1, 1000, 1000))
+  mlx_eval(x)
+  mlx_memory(reset_peak = TRUE)
+  memory <- mlx_memory()
+  expect_gte(memory[["active"]], 1000 * 1000 * 4)
+  expect_gte(memory[["peak"]], memory[["active"]])
+})
+
 test_that("mlx_clear_cache empties MLX's buffer cache", {
   x <- as_mlx(matrix(1, 256, 256)) * 2
   mlx_eval(x)
