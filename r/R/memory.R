@@ -20,7 +20,8 @@
 #'   growth. Set the option to `Inf` to turn this off.
 #' * Creating any array runs a full collection past the
 #'   `RMLX_GC_THRESHOLD_MB` environment variable, read once (default 1024
-#'   MiB, 0 turns it off).
+#'   MiB, 0 turns it off). A value that is not a number of MiB, 0 or more,
+#'   prints a message and keeps the default.
 #'
 #' With the LSTM of `bench/rnn_rmlx.R`, a loop of value-and-gradient steps
 #' maps no new memory after its first collection, and 200 steps on one

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <stdexcept>
 #include <utility>
 
@@ -45,14 +47,33 @@ namespace {
 // hold it, but R sizes its collections by its own heap, which these small
 // external pointers barely touch. So once MLX's active memory has grown by
 // this many bytes since the last collection, the next new array runs a full
-// one. RMLX_GC_THRESHOLD_MB sets it (default 1024, 0 turns it off). The
-// young-generation collections of collect_array_garbage() in R/memory.R
-// come far sooner in a training loop.
+// one. RMLX_GC_THRESHOLD_MB sets it in MiB (default 1024, 0 turns it off).
+// The young-generation collections of collect_array_garbage() in
+// R/memory.R come far sooner in a training loop.
 size_t gc_threshold_bytes() {
   static const size_t threshold = [] {
+    constexpr double kDefaultMb = 1024.0;
     const char* env = std::getenv("RMLX_GC_THRESHOLD_MB");
-    double mb = env != nullptr ? std::atof(env) : 1024.0;
-    return static_cast<size_t>(std::max(mb, 0.0) * 1024 * 1024);
+    double mb = kDefaultMb;
+    if (env != nullptr && *env != '\0') {
+      char* end = nullptr;
+      double parsed = std::strtod(env, &end);
+      if (*end == '\0' && std::isfinite(parsed) && parsed >= 0) {
+        mb = parsed;
+      } else {
+        // REprintf() rather than a warning, which options(warn = 2) would
+        // turn into an error that unwinds through the caller's C++ frames.
+        REprintf(
+            "Rmlx: RMLX_GC_THRESHOLD_MB=\"%s\" is invalid: it must be a "
+            "number of MiB, 0 or more (0 turns the collection off). Using "
+            "the default, 1024.\n",
+            env);
+      }
+    }
+    double bytes = mb * 1024 * 1024;
+    double max_bytes = static_cast<double>(std::numeric_limits<size_t>::max());
+    return bytes >= max_bytes ? std::numeric_limits<size_t>::max()
+                              : static_cast<size_t>(bytes);
   }();
   return threshold;
 }

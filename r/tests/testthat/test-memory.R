@@ -122,3 +122,59 @@ test_that("training functions fail in a forked child", {
   }
   expect_equal(as.numeric(vg(x, y)$value), expected)
 })
+
+# Runs a loop that leaves 200 MiB of unreachable arrays and evaluates them
+# without mlx_eval(), in a new R process with RMLX_GC_THRESHOLD_MB set to
+# `value`. Returns the process's output lines, with stderr.
+run_with_gc_threshold <- function(value) {
+  script <- withr::local_tempfile(fileext = ".R")
+  writeLines(c(
+    "suppressMessages(library(Rmlx))",
+    "options(rmlx.collect_bytes = Inf)",
+    "base <- as_mlx(matrix(1, 512, 512))",
+    "max_active <- 0",
+    "for (i in 1:200) {",
+    "  s <- as.array(mlx_sum(base * i))",
+    "  max_active <- max(max_active, mlx_memory()[['active']])",
+    "}",
+    "cat('max active MiB:', max_active / 2^20, '\\n')"
+  ), script)
+  env <- c(
+    paste0("RMLX_GC_THRESHOLD_MB=", shQuote(value)),
+    paste0("R_LIBS=", shQuote(paste(.libPaths(), collapse = ":")))
+  )
+  suppressWarnings(system2(
+    file.path(R.home("bin"), "Rscript"), shQuote(script),
+    env = env, stdout = TRUE, stderr = TRUE
+  ))
+}
+
+max_active_mib <- function(output) {
+  line <- grep("^max active MiB:", output, value = TRUE)
+  as.numeric(sub("^max active MiB: ", "", line))
+}
+
+test_that("RMLX_GC_THRESHOLD_MB bounds the active memory", {
+  skip_on_os("windows")
+  output <- run_with_gc_threshold("8")
+  expect_length(max_active_mib(output), 1)
+  expect_lt(max_active_mib(output), 32)
+  expect_false(any(grepl("RMLX_GC_THRESHOLD_MB", output)))
+})
+
+test_that("invalid RMLX_GC_THRESHOLD_MB keeps the default", {
+  skip_on_os("windows")
+  for (value in c("abc", "-3", "inf", "nan", "8MB")) {
+    output <- run_with_gc_threshold(value)
+    expect_true(
+      any(grepl(paste0("RMLX_GC_THRESHOLD_MB=\"", value, "\" is invalid"),
+                output, fixed = TRUE)),
+      label = paste("message for", value)
+    )
+    # The loop runs to its end. Telling the default, 1024 MiB, from
+    # collection turned off would take more than 1 GiB of arrays.
+    expect_length(max_active_mib(output), 1)
+  }
+  empty <- run_with_gc_threshold("")
+  expect_false(any(grepl("RMLX_GC_THRESHOLD_MB", empty)))
+})
