@@ -124,6 +124,11 @@ std::array<double, 2> pair_from_r(cpp11::doubles x) {
 
 [[cpp11::register]]
 cpp11::writable::doubles schedule_values_(cpp11::list spec, cpp11::doubles steps) {
+  // The schedule's constructor, such as mlx_cosine_decay(), names it in the
+  // error raised in a forked process, where the evaluation below would wait
+  // forever.
+  std::string constructor = "mlx_" + cpp11::as_cpp<std::string>(spec["kind"]);
+  rmlx_check_not_forked(constructor.c_str());
   std::vector<uint64_t> counts(steps.begin(), steps.end());
   auto values = mx::astype(
       schedule_from_r(spec)(mx::array(

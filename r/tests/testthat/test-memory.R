@@ -100,10 +100,12 @@ test_that("training functions fail in a forked child", {
   # lacks. as_mlx() evaluates a matrix, so without a check it would wait
   # forever: collect with a timeout.
   expected <- as.numeric(vg(x, y)$value)
+  lr <- mlx_cosine_decay(1e-3, decay_steps = 900)
   calls <- list(
     value_and_grad = function() vg(x, y),
     train_step = function() step(x, y),
-    as_mlx = function() as_mlx(x)
+    as_mlx = function() as_mlx(x),
+    schedule = function() lr(1:3)
   )
   for (name in names(calls)) {
     job <- parallel::mcparallel(
