@@ -290,6 +290,46 @@ TEST_CASE("sequence weight gradients span several blocks") {
   }
 }
 
+TEST_CASE("padded steps with NaN leave gradients finite") {
+  // scan_value_and_grads() gives sequence i the length 2, 0 or L + 2 for
+  // i % 3 = 0, 1 or 2. NaN at every padded step of x must give the values
+  // and gradients of zeros there, with the kernels and without.
+  int batch = 6;
+  int steps = 5;
+  mx::random::seed(23);
+  auto x = normal({batch, steps, 3});
+  std::vector<float> keep(batch * steps);
+  for (int i = 0; i < batch; ++i) {
+    int length = i % 3 == 1 ? 0 : (i % 3 == 2 ? steps : 2);
+    for (int t = 0; t < steps; ++t) {
+      keep[i * steps + t] = t < length ? 1.0f : 0.0f;
+    }
+  }
+  auto valid = mx::array(keep.begin(), {batch, steps, 1});
+  auto zeros = mx::multiply(x, valid);
+  auto nans = mx::where(
+      mx::astype(valid, mx::bool_), x, mx::array(std::nanf("")));
+  mx::random::seed(24);
+  LSTM lstm(3, 4);
+  GRU gru(3, 4);
+  ScanCase c{true, true, true, false, true};
+  for (RecurrentLayer* layer : {static_cast<RecurrentLayer*>(&lstm),
+                                static_cast<RecurrentLayer*>(&gru)}) {
+    for (bool custom : {true, false}) {
+      CAPTURE(layer->type_name());
+      CAPTURE(custom);
+      CustomKernelsScope kernels(custom);
+      auto with_nan = scan_value_and_grads(*layer, c, nans);
+      auto with_zero = scan_value_and_grads(*layer, c, zeros);
+      for (size_t i = 0; i < with_nan.size(); ++i) {
+        CAPTURE(i);
+        CHECK(mx::all(mx::isfinite(with_nan[i])).item<bool>());
+        CHECK(arrays_close(with_nan[i], with_zero[i]));
+      }
+    }
+  }
+}
+
 TEST_CASE("sequence kernels take an empty batch") {
   // No sequence gives empty outputs and zero weight gradients.
   auto x = mx::zeros({0, 4, 3});

@@ -16,6 +16,16 @@ namespace rmlx::nn {
 
 namespace {
 
+// Returns x (N, L, D) with zeros at the steps past each sequence's length.
+// A padded step still takes part in the products of the weight gradients,
+// with a zero gate gradient, and 0 * NaN would turn them into NaN.
+mx::array zero_padded_steps(const mx::array& x, const mx::array& lengths) {
+  mx::array positions = mx::expand_dims(mx::arange(x.shape(-2), mx::int32), 0);
+  mx::array valid = mx::less(
+      positions, mx::expand_dims(mx::astype(lengths, mx::int32), -1));
+  return mx::where(mx::expand_dims(valid, -1), x, mx::array(0, x.dtype()));
+}
+
 void check_sizes(const std::string& layer, int input_size, int hidden_size) {
   if (input_size <= 0 || hidden_size <= 0) {
     std::ostringstream msg;
@@ -131,10 +141,11 @@ mx::array RecurrentLayer::project(
 }
 
 ScanResult RecurrentLayer::scan(
-    const mx::array& x,
+    const mx::array& input,
     const RecurrentState& initial,
     const std::optional<mx::array>& lengths,
     bool reverse) {
+  mx::array x = lengths ? zero_padded_steps(input, *lengths) : input;
   int steps = x.shape(-2);
   int n_states = num_states();
   RecurrentState state = initial;

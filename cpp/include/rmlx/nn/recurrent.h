@@ -69,7 +69,8 @@ class RecurrentLayer : public Module {
    * steps: at later steps its state stays unchanged and its outputs are
    * zero, so final_state is the state after its last valid step. A length
    * above L acts as L and one below 0 as 0; lengths are not checked
-   * because that would force their evaluation.
+   * because that would force their evaluation. The values of x at padded
+   * steps, NaN included, reach neither the outputs nor the gradients.
    *
    * With `reverse`, the steps run from the last to the first. With
    * lengths as well, padded steps come first and change nothing, so each
