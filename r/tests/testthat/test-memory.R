@@ -112,10 +112,10 @@ test_that("training functions fail in a forked child", {
       tryCatch(calls[[name]](), error = function(e) conditionMessage(e))
     )
     result <- parallel::mccollect(job, wait = FALSE, timeout = 30)
-    if (is.null(result)) {
-      tools::pskill(job$pid)
-      parallel::mccollect(job, wait = TRUE)
-    }
+    # Ends and reaps the child either way, so that parallel has no child
+    # left to stop when R exits.
+    tools::pskill(job$pid)
+    parallel::mccollect(job, wait = TRUE)
     expect_false(is.null(result), label = paste(name, "timed out"))
     if (!is.null(result)) {
       expect_match(unlist(result), "forked from the one that loaded Rmlx",
