@@ -376,6 +376,10 @@ memory_growth_ <- function(fn) {
   .Call(`_Rmlx_memory_growth_`, fn)
 }
 
+collect_growth_ <- function(fn) {
+  .Call(`_Rmlx_collect_growth_`, fn)
+}
+
 memory_mark_collected_ <- function() {
   invisible(.Call(`_Rmlx_memory_mark_collected_`))
 }

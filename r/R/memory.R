@@ -62,17 +62,18 @@ mlx_clear_cache <- function() {
 # (see mlx_memory()). `fn` names the calling function for the error raised
 # in a forked process.
 collect_array_garbage <- function(fn, call = rlang::caller_env()) {
-  limit <- getOption("rmlx.collect_bytes", 64 * 1024^2)
-  if (!is.numeric(limit) || length(limit) != 1 || is.na(limit) || limit < 0) {
-    received <- describe_value(limit)
+  # One call into C++ reads the option and the growth: mlx_eval() runs this
+  # for every evaluation.
+  growth <- collect_growth_(fn)
+  if (is.na(growth)) {
+    received <- describe_value(getOption("rmlx.collect_bytes"))
     abort_invalid(
       "Option {.code rmlx.collect_bytes} must be a number of bytes, 0 or more, or {.code Inf}.",
       "It is {received}.",
       call
     )
   }
-  growth <- memory_growth_(fn)
-  if (growth <= limit) {
+  if (growth == 0) {
     return(invisible(FALSE))
   }
   gc(verbose = FALSE, full = FALSE)

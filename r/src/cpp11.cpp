@@ -669,6 +669,13 @@ extern "C" SEXP _Rmlx_memory_growth_(SEXP fn) {
   END_CPP11
 }
 // memory.cpp
+double collect_growth_(std::string fn);
+extern "C" SEXP _Rmlx_collect_growth_(SEXP fn) {
+  BEGIN_CPP11
+    return cpp11::as_sexp(collect_growth_(cpp11::as_cpp<cpp11::decay_t<std::string>>(fn)));
+  END_CPP11
+}
+// memory.cpp
 void memory_mark_collected_();
 extern "C" SEXP _Rmlx_memory_mark_collected_() {
   BEGIN_CPP11
@@ -1234,6 +1241,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_Rmlx_as_r_",                              (DL_FUNC) &_Rmlx_as_r_,                               1},
     {"_Rmlx_average_gradients_",                 (DL_FUNC) &_Rmlx_average_gradients_,                  3},
     {"_Rmlx_clip_grad_norm_",                    (DL_FUNC) &_Rmlx_clip_grad_norm_,                     2},
+    {"_Rmlx_collect_growth_",                    (DL_FUNC) &_Rmlx_collect_growth_,                     1},
     {"_Rmlx_dequantize_",                        (DL_FUNC) &_Rmlx_dequantize_,                         7},
     {"_Rmlx_distributed_available_",             (DL_FUNC) &_Rmlx_distributed_available_,              1},
     {"_Rmlx_distributed_init_",                  (DL_FUNC) &_Rmlx_distributed_init_,                   3},

@@ -37,6 +37,27 @@ double memory_growth_(std::string fn) {
   return static_cast<double>(rmlx_memory_growth());
 }
 
+// Returns rmlx_memory_growth() when it exceeds the rmlx.collect_bytes
+// option (64 MiB when unset), 0 when it does not, and NA when the option
+// is not a single number of 0 or more.
+[[cpp11::register]]
+double collect_growth_(std::string fn) {
+  rmlx_check_not_forked(fn.c_str());
+  static SEXP option = Rf_install("rmlx.collect_bytes");
+  SEXP value = Rf_GetOption1(option);
+  double limit = 64.0 * 1024 * 1024;
+  if (value != R_NilValue) {
+    bool number = (TYPEOF(value) == REALSXP || TYPEOF(value) == INTSXP) &&
+        Rf_xlength(value) == 1 && !Rf_isObject(value);
+    limit = number ? Rf_asReal(value) : NA_REAL;
+    if (!number || ISNAN(limit) || limit < 0) {
+      return NA_REAL;
+    }
+  }
+  double growth = static_cast<double>(rmlx_memory_growth());
+  return growth > limit ? growth : 0.0;
+}
+
 [[cpp11::register]]
 void memory_mark_collected_() {
   rmlx_mark_collected();
