@@ -192,6 +192,13 @@ mlx_forward <- function(module, ...) {
   ptr <- module_ptr(module)
   input_names <- module_input_names_(ptr)
   args <- list(...)
+  # MLX arrays by position need none of the conversions below, which cost
+  # more than the call itself for a small layer.
+  if (is.null(names(args)) && length(args) <= length(input_names) &&
+      all(vapply(args, inherits, logical(1), "mlx_array"))) {
+    out <- with_cpp_errors(module_forward_(ptr, args))
+    return(if (length(out) == 1) out[[1]] else out)
+  }
   inputs <- vector("list", 0)
   given <- names(args) %||% rep("", length(args))
   positional <- args[given == ""]
