@@ -1,7 +1,8 @@
-// PackedMatrix and packed_gemm() of the recurrent kernels, on every
-// instruction set that this processor has. The sequence tests run only the
-// fastest one, so on an AVX-512 machine these are the only tests of the
-// AVX2 and portable tiles.
+// The ways of filling a PackedMatrix for packed_gemm() (set_column(),
+// set_row(), set_rows() and zero_padding()), on every instruction set that
+// this processor has. The layer tests run only the fastest one, and
+// "packed product matches a reference product" in
+// recurrent_sequence_tests.cpp packs from a source matrix only.
 #include <doctest/doctest.h>
 
 #include <algorithm>
