@@ -253,7 +253,7 @@ class HeadAttentionGrad : public mx::Primitive {
 
   void eval_gpu(const std::vector<mx::array>&,
                 std::vector<mx::array>&) override {
-    throw std::runtime_error("[HeadAttentionGrad] Runs on the CPU only.");
+    throw_cpu_only(name());
   }
 
   std::vector<mx::array> vjp(const std::vector<mx::array>&,
@@ -308,7 +308,7 @@ class HeadAttention : public mx::Primitive {
 
   void eval_gpu(const std::vector<mx::array>&,
                 std::vector<mx::array>&) override {
-    throw std::runtime_error("[HeadAttention] Runs on the CPU only.");
+    throw_cpu_only(name());
   }
 
   std::vector<mx::array> vjp(const std::vector<mx::array>& primals,

@@ -211,7 +211,7 @@ class LayerNormRowsGrad : public mx::Primitive {
 
   void eval_gpu(const std::vector<mx::array>&,
                 std::vector<mx::array>&) override {
-    throw std::runtime_error("[LayerNormRowsGrad] Runs on the CPU only.");
+    throw_cpu_only(name());
   }
 
   std::vector<mx::array> vjp(const std::vector<mx::array>&,
@@ -260,7 +260,7 @@ class LayerNormRows : public mx::Primitive {
 
   void eval_gpu(const std::vector<mx::array>&,
                 std::vector<mx::array>&) override {
-    throw std::runtime_error("[LayerNormRows] Runs on the CPU only.");
+    throw_cpu_only(name());
   }
 
   std::vector<mx::array> vjp(const std::vector<mx::array>& primals,

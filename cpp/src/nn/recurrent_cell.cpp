@@ -390,7 +390,7 @@ void LSTMCellGrad::eval_cpu(
 void LSTMCellGrad::eval_gpu(
     const std::vector<mx::array>&,
     std::vector<mx::array>&) {
-  throw std::runtime_error("[LSTMCellGrad] Runs on the CPU only.");
+  detail::throw_cpu_only(name());
 }
 
 // GRUCell
@@ -481,7 +481,7 @@ void GRUCellGrad::eval_cpu(
 void GRUCellGrad::eval_gpu(
     const std::vector<mx::array>&,
     std::vector<mx::array>&) {
-  throw std::runtime_error("[GRUCellGrad] Runs on the CPU only.");
+  detail::throw_cpu_only(name());
 }
 
 } // namespace rmlx::nn

@@ -56,6 +56,11 @@ inline mx::cpu::CommandEncoder& prepare(
   return encoder;
 }
 
+/** Throws the std::runtime_error of a primitive `op` evaluated off the CPU. */
+[[noreturn]] inline void throw_cpu_only(const char* op) {
+  throw std::runtime_error(std::string("[") + op + "] Runs on the CPU only.");
+}
+
 /**
  * Throws std::runtime_error for a transform that the kernel `op` lacks,
  * such as "A second derivative of attention", and names the way back to

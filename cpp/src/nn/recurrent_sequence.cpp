@@ -441,8 +441,7 @@ std::optional<std::vector<mx::array>> gru_sequence(
 void SequencePrimitive::eval_gpu(
     const std::vector<mx::array>&,
     std::vector<mx::array>&) {
-  throw std::runtime_error(
-      std::string("[") + name() + "] Runs on the CPU only.");
+  detail::throw_cpu_only(name());
 }
 
 bool SequencePrimitive::is_equivalent(const mx::Primitive& other) const {
