@@ -25,12 +25,26 @@ struct NormShape {
   bool operator==(const NormShape&) const = default;
 };
 
-// The sums of one row. Eight partial sums, added in a fixed order, let
-// the loops vectorize without reordering a single sum.
-struct RowSums {
-  float first = 0.0f;
-  float second = 0.0f;
-};
+// Returns the sum of term(j) for j in [0, d). Eight partial sums, added
+// in a fixed order, let the loop vectorize without reordering a single sum.
+template <typename Term>
+[[gnu::always_inline]] inline float lane_sum(size_t d, Term term) {
+  size_t whole = d - d % kLanes;
+  float partial[kLanes] = {};
+  for (size_t j = 0; j < whole; j += kLanes) {
+    for (size_t l = 0; l < kLanes; ++l) {
+      partial[l] += term(j + l);
+    }
+  }
+  float sum = 0.0f;
+  for (size_t l = 0; l < kLanes; ++l) {
+    sum += partial[l];
+  }
+  for (size_t j = whole; j < d; ++j) {
+    sum += term(j);
+  }
+  return sum;
+}
 
 // Normalizes each row of x into y and saves its mean and 1 / std.
 RMLX_CELL_KERNEL void layer_norm_forward(
@@ -43,41 +57,16 @@ RMLX_CELL_KERNEL void layer_norm_forward(
     float* __restrict inv_stds,
     NormShape shape) {
   size_t d = shape.dims;
-  size_t whole = d - d % kLanes;
   for (size_t r = 0; r < shape.rows; ++r) {
     const float* __restrict row = x + r * d;
     float* __restrict out = y + r * d;
 
-    float partial[kLanes] = {};
-    for (size_t j = 0; j < whole; j += kLanes) {
-      for (size_t l = 0; l < kLanes; ++l) {
-        partial[l] += row[j + l];
-      }
-    }
-    float sum = 0.0f;
-    for (size_t l = 0; l < kLanes; ++l) {
-      sum += partial[l];
-    }
-    for (size_t j = whole; j < d; ++j) {
-      sum += row[j];
-    }
+    float sum = lane_sum(d, [&](size_t j) { return row[j]; });
     float mean = sum / static_cast<float>(d);
-
-    float squares[kLanes] = {};
-    for (size_t j = 0; j < whole; j += kLanes) {
-      for (size_t l = 0; l < kLanes; ++l) {
-        float centered = row[j + l] - mean;
-        squares[l] += centered * centered;
-      }
-    }
-    float square_sum = 0.0f;
-    for (size_t l = 0; l < kLanes; ++l) {
-      square_sum += squares[l];
-    }
-    for (size_t j = whole; j < d; ++j) {
+    float square_sum = lane_sum(d, [&](size_t j) {
       float centered = row[j] - mean;
-      square_sum += centered * centered;
-    }
+      return centered * centered;
+    });
     float inv_std =
         1.0f / __builtin_sqrtf(square_sum / static_cast<float>(d) + eps);
     means[r] = mean;
@@ -115,7 +104,6 @@ RMLX_CELL_KERNEL void layer_norm_backward(
     float* __restrict scratch,
     NormShape shape) {
   size_t d = shape.dims;
-  size_t whole = d - d % kLanes;
   float* __restrict x_hat = scratch;
   float* __restrict g_hat = scratch + d;
   if (d_weight != nullptr) {
@@ -142,25 +130,11 @@ RMLX_CELL_KERNEL void layer_norm_backward(
       std::copy_n(grad, d, g_hat);
     }
 
-    float partial[kLanes] = {};
-    float partial_dot[kLanes] = {};
-    for (size_t j = 0; j < whole; j += kLanes) {
-      for (size_t l = 0; l < kLanes; ++l) {
-        partial[l] += g_hat[j + l];
-        partial_dot[l] += g_hat[j + l] * x_hat[j + l];
-      }
-    }
-    RowSums sums;
-    for (size_t l = 0; l < kLanes; ++l) {
-      sums.first += partial[l];
-      sums.second += partial_dot[l];
-    }
-    for (size_t j = whole; j < d; ++j) {
-      sums.first += g_hat[j];
-      sums.second += g_hat[j] * x_hat[j];
-    }
-    float mean_g = sums.first / static_cast<float>(d);
-    float mean_dot = sums.second / static_cast<float>(d);
+    float mean_g =
+        lane_sum(d, [&](size_t j) { return g_hat[j]; }) / static_cast<float>(d);
+    float mean_dot = lane_sum(d, [&](size_t j) {
+      return g_hat[j] * x_hat[j];
+    }) / static_cast<float>(d);
     for (size_t j = 0; j < d; ++j) {
       out[j] = inv_std * (g_hat[j] - mean_g - x_hat[j] * mean_dot);
     }
