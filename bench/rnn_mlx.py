@@ -17,7 +17,8 @@ import numpy as np
 REPEATS = int(sys.argv[1]) if len(sys.argv) > 1 else 10
 LABEL = sys.argv[2] if len(sys.argv) > 2 else "mlx_python"
 BATCH, STEPS, INPUT, HIDDEN = 32, 64, 64, 256
-# Untimed steps before the timed ones, as in rnn_torch.py, which says why.
+# Untimed steps before the timed ones, as in rnn_torch.py, whose comment
+# gives the reason.
 WARMUP = 10
 
 

@@ -17,7 +17,8 @@ batch <- 32L
 steps <- 64L
 input_size <- 64L
 hidden_size <- 256L
-# Untimed steps before the timed ones, as in rnn_torch.py, which says why.
+# Untimed steps before the timed ones, as in rnn_torch.py, whose comment
+# gives the reason.
 warmup <- 10L
 
 set.seed(0)
